@@ -1,0 +1,1 @@
+src/bzrstore/gunicorn.conf.py

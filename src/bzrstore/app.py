@@ -1,0 +1,85 @@
+"""Wiring: settings -> registry, storage, auth -> Flask views -> smart dispatcher on top."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask, current_app, request
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+from .auth import Authenticator
+from .config import Settings
+from .dispatch import SmartDispatcher
+from .errors import render_error
+from .registry import Registry, RegistryUnavailable, open_registry
+from .smart import SmartAppCache, build_command_registry, make_smart_app
+from .storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Store:
+    """What the views need: settings, registry, storage, authenticator, mounted apps."""
+
+    settings: Settings
+    registry: Registry
+    storage: Storage
+    authenticator: Authenticator
+    apps: SmartAppCache
+
+
+def get_store() -> Store:
+    """The store of the current Flask app."""
+    return current_app.extensions["bzrstore"]
+
+
+def build_app(settings: Settings) -> Flask:
+    """Create the Flask app with the smart dispatcher wrapped around its wsgi_app."""
+    registry = open_registry(settings)
+    registry.ensure_schema()
+    settings.repos_dir.mkdir(parents=True, exist_ok=True)
+    storage = Storage(settings.repos_dir)
+    commands = build_command_registry()
+
+    def mount(codebase: str, writable: bool):
+        return make_smart_app(storage.codebase_dir(codebase), writable,
+                              settings.max_body_bytes, commands)
+
+    apps = SmartAppCache(mount, settings.smart_app_cache_size)
+    store = Store(settings, registry, storage,
+                  Authenticator(registry, settings.auth_cache_seconds), apps)
+
+    app = Flask(__name__)
+    app.extensions["bzrstore"] = store
+    from .views import views
+
+    app.register_blueprint(views)
+    app.register_error_handler(HTTPException, _render_http_error)
+    app.register_error_handler(RegistryUnavailable, _render_registry_unavailable)
+    app.register_error_handler(Exception, _render_unexpected)
+    app.wsgi_app = SmartDispatcher(
+        app.wsgi_app, registry, storage, store.authenticator, apps, commands,
+        settings.max_body_bytes, settings.campaigns,
+    )
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+    return app
+
+
+def _render_http_error(exc: HTTPException):
+    return render_error(exc, request.environ)
+
+
+def _render_registry_unavailable(exc: RegistryUnavailable):
+    log.error("registry unavailable on %s: %s", request.path, exc)
+    return render_error(ServiceUnavailable("registry unavailable"), request.environ)
+
+
+def _render_unexpected(exc: Exception):
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return render_error(InternalServerError("internal error"), request.environ)

@@ -1,0 +1,156 @@
+"""Settings: one table of every option, read from the environment and an optional file."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+GIB = 1024**3
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _parse_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its field name, environment variable, parser and meaning."""
+
+    name: str
+    env: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("data", "BZRSTORE_DATA", Path, Path("data"),
+           "data directory: repositories under repos/, the SQLite registry"),
+    Option("database_url", "BZRSTORE_DATABASE_URL", str, "",
+           "postgresql://… URL; empty means SQLite in <data>/bzrstore.sqlite3"),
+    Option("max_body_bytes", "BZRSTORE_MAX_BODY_BYTES", int, GIB,
+           "largest smart request body accepted (413 above it)"),
+    Option("campaigns", "BZRSTORE_CAMPAIGNS", _parse_list, (),
+           "comma-separated allow-list of campaign names; empty allows any valid name"),
+    Option("auth_cache_seconds", "BZRSTORE_AUTH_CACHE_SECONDS", float, 60.0,
+           "how long a verified password is trusted without bcrypt again"),
+    Option("smart_app_cache_size", "BZRSTORE_SMART_APP_CACHE_SIZE", int, 256,
+           "mounted smart-server apps kept per process, one per (codebase, writable)"),
+    Option("db_pool_size", "BZRSTORE_DB_POOL_SIZE", int, 4,
+           "PostgreSQL connections per process (the pool's maximum)"),
+    Option("trusted_proxies", "BZRSTORE_TRUSTED_PROXIES", int, 0,
+           "number of proxies in front whose X-Forwarded-* headers are trusted"),
+    Option("dev_server", "BZRSTORE_DEV_SERVER", _parse_bool, False,
+           "'bzrstore serve' uses werkzeug's development server instead of gunicorn"),
+)
+CONFIG_FILE_ENV = "BZRSTORE_CONFIG"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings of one bzrstore instance."""
+
+    data: Path = Path("data")
+    database_url: str = ""
+    max_body_bytes: int = GIB
+    campaigns: tuple[str, ...] = ()
+    auth_cache_seconds: float = 60.0
+    smart_app_cache_size: int = 256
+    db_pool_size: int = 4
+    trusted_proxies: int = 0
+    dev_server: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes <= 0:
+            raise ConfigError("BZRSTORE_MAX_BODY_BYTES must be positive")
+        if self.smart_app_cache_size < 2:
+            raise ConfigError("BZRSTORE_SMART_APP_CACHE_SIZE must be at least 2")
+        if self.db_pool_size < 1:
+            raise ConfigError("BZRSTORE_DB_POOL_SIZE must be at least 1")
+        if self.auth_cache_seconds < 0:
+            raise ConfigError("BZRSTORE_AUTH_CACHE_SECONDS must not be negative")
+        if self.trusted_proxies < 0:
+            raise ConfigError("BZRSTORE_TRUSTED_PROXIES must not be negative")
+        if self.database_url and not self.database_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ConfigError("BZRSTORE_DATABASE_URL must be a postgresql:// URL")
+
+    @property
+    def repos_dir(self) -> Path:
+        """Where the shared repositories live, one directory per codebase."""
+        return self.data / "repos"
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The embedded registry's database file."""
+        return self.data / "bzrstore.sqlite3"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from the config file, then the environment, then ``overrides``."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_file = environ.get(CONFIG_FILE_ENV)
+    if config_file:
+        values.update(_read_config_file(Path(config_file)))
+    for option in OPTIONS:
+        raw = environ.get(option.env)
+        if raw is not None:
+            values[option.name] = _parse(option, raw)
+    values.update(overrides)
+    values["data"] = Path(values.get("data", Path("data"))).absolute()
+    return Settings(**values)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """Read a TOML file whose keys are the option names (``max_body_bytes = 1000``)."""
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {CONFIG_FILE_ENV} file {path}: {exc}") from exc
+    known = {option.name: option for option in OPTIONS}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting {key!r} in {path}")
+        values[key] = _parse(known[key], value) if isinstance(value, str) else value
+    if "campaigns" in values:
+        values["campaigns"] = tuple(values["campaigns"])
+    return values
+
+
+def _parse(option: Option, raw: str) -> Any:
+    try:
+        return option.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{option.env}: {exc}") from exc
+
+
+def describe_settings() -> str:
+    """Text listing every setting, its variable and default, for ``--help``."""
+    defaults = {f.name: f.default for f in fields(Settings)}
+    lines = [f"Settings (environment, or keys of the TOML file named by {CONFIG_FILE_ENV}):"]
+    for option in OPTIONS:
+        default = defaults[option.name]
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        lines.append(f"  {option.env} (default: {shown!s:s})\n      {option.help}")
+    return "\n".join(lines)

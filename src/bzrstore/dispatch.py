@@ -1,0 +1,178 @@
+"""POST …/.bzr/smart: names, registry, auth and limits decided here, then the mounted app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from breezy import urlutils
+from werkzeug.exceptions import (
+    BadRequest,
+    ClientDisconnected,
+    Forbidden,
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+    ServiceUnavailable,
+)
+from werkzeug.wsgi import get_input_stream
+
+from .auth import Authenticator, parse_basic_auth
+from .errors import render_error, unauthorized
+from .names import InvalidName, split_branch_path
+from .registry import Registry, RegistryUnavailable
+from .smart import SmartAppCache, StartResponse
+from .storage import Storage
+from .verbs import MAX_VERB_HEAD_BYTES, decode_verb, is_read_only
+
+log = logging.getLogger(__name__)
+
+SMART_SUFFIX = "/.bzr/smart"
+URL_PREFIX = "/bzr/"
+# Escapes that would smuggle a separator past PATH_INFO's decoding.
+FORBIDDEN_ESCAPES = ("%2f", "%5c", "%00")
+# Verbs that create a branch directory: its parents are made for the writer, so a
+# push to <cb>/<campaign>/<role> needs no --create-prefix.
+CREATING_VERBS = frozenset(
+    {b"mkdir", b"BzrDirFormat.initialize", b"BzrDirFormat.initialize_ex_1.16"}
+)
+
+
+@dataclass(frozen=True)
+class SmartTarget:
+    """A checked smart URL: the codebase and the path segments below it."""
+
+    codebase: str
+    segments: tuple[str, ...]
+
+    @property
+    def relpath(self) -> str:
+        """URL-escaped path below the codebase, as Breezy's transports take it."""
+        return "/".join(urlutils.escape(segment) for segment in self.segments)
+
+
+def parse_smart_path(environ: dict[str, Any]) -> SmartTarget:
+    """Check every segment of a smart URL before anything touches the disk."""
+    raw_uri = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or "").lower()
+    if any(escape in raw_uri for escape in FORBIDDEN_ESCAPES):
+        raise InvalidName("encoded separators are not allowed in paths")
+    path = environ.get("PATH_INFO", "")[: -len(SMART_SUFFIX)]
+    path = path[len(URL_PREFIX) :] if path.startswith(URL_PREFIX) else path[1:]
+    try:
+        # WSGI hands PATH_INFO over as latin-1; the URL itself is UTF-8.
+        path = path.encode("latin-1").decode("utf-8")
+    except UnicodeError as exc:
+        raise InvalidName("path is not UTF-8") from exc
+    codebase, segments = split_branch_path(path)
+    return SmartTarget(codebase, segments)
+
+
+class _ReplayStream:
+    """A body stream whose first bytes were already read (to find the verb)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._rest.read(size)
+        if size < 0:
+            data, self._head = self._head + self._rest.read(), b""
+        else:
+            data, self._head = self._head[:size], self._head[size:]
+        return data
+
+
+def _read_head(stream: BinaryIO) -> bytes:
+    """Read just enough of the body to decode the verb."""
+    head = b""
+    while len(head) < MAX_VERB_HEAD_BYTES:
+        try:
+            chunk = stream.read(min(4096, MAX_VERB_HEAD_BYTES - len(head)))
+        except ClientDisconnected:
+            chunk = b""
+        if not chunk:
+            break
+        head += chunk
+        if decode_verb(head) is not None:
+            break
+    return head
+
+
+class SmartDispatcher:
+    """Routes smart requests to per-codebase apps; everything else to ``fallback``."""
+
+    def __init__(self, fallback: Any, registry: Registry, storage: Storage,
+                 authenticator: Authenticator, apps: SmartAppCache, commands: Any,
+                 max_body_bytes: int, campaigns: tuple[str, ...] = ()) -> None:
+        self.fallback = fallback
+        self.registry = registry
+        self.storage = storage
+        self.authenticator = authenticator
+        self.apps = apps
+        self.commands = commands
+        self.max_body_bytes = max_body_bytes
+        self.campaigns = frozenset(campaigns)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if not environ.get("PATH_INFO", "").endswith(SMART_SUFFIX):
+            return self.fallback(environ, start_response)
+        try:
+            return self._serve(environ, start_response)
+        except HTTPException as exc:
+            return render_error(exc, environ)(environ, start_response)
+
+    def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            target = parse_smart_path(environ)
+        except InvalidName as exc:
+            raise BadRequest(str(exc)) from exc
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise MethodNotAllowed(["POST"], "smart requests must be POSTed")
+        if self.campaigns and target.segments and target.segments[0] not in self.campaigns:
+            raise Forbidden(f"campaign {target.segments[0]!r} is not allowed here")
+        self._check_registered(target.codebase)
+        try:
+            stream = get_input_stream(environ, max_content_length=self.max_body_bytes)
+            head = _read_head(stream)
+        except RequestEntityTooLarge as exc:
+            raise RequestEntityTooLarge(f"request body over {self.max_body_bytes} bytes") from exc
+        verb = decode_verb(head)
+        writable = self._authorize(environ, verb)
+        environ["wsgi.input"] = _ReplayStream(head, stream)
+        environ["breezy.relpath"] = target.relpath
+        environ["bzrstore.verb"] = verb
+        self.storage.ensure_repository(target.codebase)
+        if writable and verb in CREATING_VERBS:
+            self.storage.ensure_parents(target.codebase, target.segments)
+        app = self.apps.get(target.codebase, writable)
+        return app(environ, start_response)
+
+    def _check_registered(self, codebase: str) -> None:
+        try:
+            registered = self.registry.codebase_exists(codebase)
+        except RegistryUnavailable as exc:
+            log.error("registry unavailable: %s", exc)
+            raise ServiceUnavailable("registry unavailable") from exc
+        if not registered:
+            raise NotFound(f"no such codebase: {codebase}")
+
+    def _authorize(self, environ: dict[str, Any], verb: bytes | None) -> bool:
+        """Decide read-only or writable; 401 when a write lacks good credentials."""
+        credentials = parse_basic_auth(environ)
+        if credentials is None:
+            if not is_read_only(verb, self.commands):
+                raise unauthorized("this request writes: credentials required")
+            return False
+        try:
+            ok = self.authenticator.authenticate(*credentials)
+        except RegistryUnavailable as exc:
+            raise ServiceUnavailable("registry unavailable") from exc
+        if not ok:
+            raise unauthorized("invalid credentials")
+        return True
+

@@ -1,0 +1,48 @@
+"""gunicorn settings for bzrstore: ``gunicorn -c gunicorn.conf.py [--bind HOST:PORT]``.
+
+Every value can be changed by environment (GUNICORN_* below) or the command line.
+"""
+
+import multiprocessing
+import os
+
+# The app: a factory call, so each worker builds its own registry connections.
+wsgi_app = "bzrstore:create_app()"
+
+# Where to listen; nginx normally sits in front (deploy/nginx/).
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+
+# Sync workers: a smart request is CPU and disk work inside Breezy, and the body
+# streams through PEP 3333's write(), which sync workers send straight to the
+# socket. Two per core keeps a core busy while the other worker waits on disk.
+workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count()))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+# Used only by the gthread class: threads share one process's memory.
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+
+# A clone or push of a large repository is one long request: the timeout is the
+# longest a worker may go without notifying the arbiter, and Breezy's protocol
+# notifies only between requests, so it must cover the longest single RPC.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "900"))
+# On reload or stop, let a running push finish before its worker is killed.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "300"))
+# brz opens a new connection per request over plain http; keep-alive still helps gthread.
+keepalive = 5
+
+# Recycle workers now and then so slow leaks in long-lived processes cannot grow;
+# the jitter keeps them from all restarting at once.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
+
+# Build the app in each worker (not in the arbiter), so database pools and
+# Breezy's process-global chroot registrations are never shared across a fork.
+preload_app = False
+
+# Access log with the request duration (%(M)s ms) and response bytes (%(B)s).
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+
+# Request line and header limits stay at gunicorn's defaults; the body limit is
+# the app's (BZRSTORE_MAX_BODY_BYTES), matched by nginx's client_max_body_size.

@@ -1,0 +1,55 @@
+"""HTTP views other than the smart protocol: health, readiness, read-only control files."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, Response, send_file
+from werkzeug.exceptions import BadRequest, NotFound
+
+from .app import get_store
+from .names import InvalidName, check_segment, split_branch_path
+from .registry import RegistryUnavailable
+
+views = Blueprint("views", __name__)
+
+CONTROL_DIR = ".bzr"
+
+
+@views.get("/health")
+def health() -> Response:
+    """Liveness: the process answers."""
+    return Response("ok\n", mimetype="text/plain")
+
+
+@views.get("/ready")
+def ready() -> Response:
+    """Readiness: the registry answers and the repositories directory is usable."""
+    store = get_store()
+    try:
+        store.registry.ping()
+    except RegistryUnavailable:
+        return Response("registry unavailable\n", status=503, mimetype="text/plain")
+    repos = store.settings.repos_dir
+    if not (repos.is_dir() and os.access(repos, os.R_OK | os.W_OK | os.X_OK)):
+        return Response("storage unavailable\n", status=503, mimetype="text/plain")
+    return Response("ready\n", mimetype="text/plain")
+
+
+@views.get(f"/bzr/<path:location>/{CONTROL_DIR}/<path:name>")
+def control_file(location: str, name: str) -> Response:
+    """Plain-HTTP read of a file below a ``.bzr`` directory (brz's fallback for http://)."""
+    store = get_store()
+    try:
+        codebase, segments = split_branch_path(location)
+        parts = [check_segment(part) for part in name.split("/")]
+    except InvalidName as exc:
+        raise BadRequest(str(exc)) from exc
+    if not store.registry.codebase_exists(codebase):
+        raise NotFound(f"no such codebase: {codebase}")
+    root = os.path.realpath(store.storage.codebase_dir(codebase))
+    path = os.path.join(root, *segments, CONTROL_DIR, *parts)
+    real = os.path.realpath(path)
+    if not real.startswith(root + os.sep) or not os.path.isfile(real):
+        raise NotFound("no such file")
+    return send_file(real, mimetype="application/octet-stream", conditional=True)

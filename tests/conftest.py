@@ -1,0 +1,151 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import pytest
+
+from bzrstore.config import Settings, load_settings
+from bzrstore.registry import Registry, open_registry
+from servers import BIN, Brz, Gunicorn
+
+# --- registry: settings and an open registry on each backend -------------------------
+
+POSTGRES_URL_ENV = "BZRSTORE_TEST_POSTGRES_URL"
+
+
+def url_with_search_path(url: str, schema: str) -> str:
+    """``url`` with libpq options that make ``schema`` the only schema searched."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    query.append(("options", f"-csearch_path={schema}"))
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The PostgreSQL server URL the tests may use, or skip."""
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set: PostgreSQL tests skipped")
+    return url
+
+
+@contextmanager
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema, dropped afterwards."""
+    import psycopg
+
+    schema = f"t_{secrets.token_hex(8)}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield url_with_search_path(postgres_url, schema)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_url: str) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema, dropped after the test."""
+    with postgres_schema(postgres_url) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """Settings with the embedded SQLite registry under a temporary data directory."""
+    return load_settings(environ={}, data=tmp_path / "data")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for each registry backend (PostgreSQL in a throwaway schema)."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_settings")
+    url = request.getfixturevalue("postgres_schema_url")
+    return load_settings(environ={}, data=tmp_path / "data", database_url=url)
+
+
+@pytest.fixture
+def registry(settings: Settings) -> Iterator[Registry]:
+    """An open registry with its schema, on each backend."""
+    registry = open_registry(settings)
+    registry.ensure_schema()
+    yield registry
+    registry.close()
+
+
+# --- end to end: bzrstore under a real gunicorn, and the real brz client -------------
+
+WORKER = ("worker", "secret")
+E2E_CODEBASES = ("alpha",)
+
+
+@dataclass
+class StoreServer:
+    """A running bzrstore: its URL, data directory and a worker's credentials."""
+
+    server: Gunicorn
+    data: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def repos(self) -> Path:
+        return self.data / "repos"
+
+    def reader_url(self, path: str, prefix: str = "/bzr/") -> str:
+        """Anonymous URL of ``<cb>/<path>``."""
+        return f"{self.url}{prefix}{path}"
+
+    def writer_url(self, path: str, prefix: str = "/bzr/") -> str:
+        """URL of ``<cb>/<path>`` with the worker's credentials in it, as Janitor pushes."""
+        user, password = WORKER
+        return self.reader_url(path, prefix).replace("://", f"://{user}:{password}@")
+
+
+def run_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    """Run the installed ``bzrstore`` command; fail the test if it fails."""
+    result = subprocess.run([str(BIN / "bzrstore"), *args], env=env, input=stdin,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[StoreServer]:
+    """bzrstore under gunicorn (the project's gunicorn.conf.py) on each registry backend."""
+    with ExitStack() as stack:
+        database_url = ""
+        if request.param == "postgresql":
+            url = os.environ.get(POSTGRES_URL_ENV)
+            if not url:
+                pytest.skip(f"{POSTGRES_URL_ENV} is not set: PostgreSQL tests skipped")
+            database_url = stack.enter_context(postgres_schema(url))
+        data = tmp_path_factory.mktemp("store") / "data"
+        env = {**os.environ, "BZRSTORE_DATA": str(data), "BZRSTORE_DATABASE_URL": database_url,
+               "GUNICORN_ACCESSLOG": str(data.parent / "access.log")}
+        run_cli(env, "codebase", "add", *E2E_CODEBASES)
+        run_cli(env, "worker", "add", WORKER[0], stdin=WORKER[1] + "\n")
+        server = Gunicorn(env, data.parent / "gunicorn.log").start()
+        stack.callback(server.stop)
+        yield StoreServer(server, data)
+
+
+@pytest.fixture
+def brz(tmp_path: Path) -> Brz:
+    """The brz command line with a fresh home directory."""
+    return Brz(tmp_path / "home")

@@ -1,0 +1,194 @@
+"""Password verification, its cache, and Basic header parsing."""
+
+from __future__ import annotations
+
+import base64
+
+import bcrypt
+import pytest
+
+from bzrstore import auth
+from bzrstore.auth import Authenticator, hash_password, parse_basic_auth
+
+ROUNDS = 4  # the cheapest cost bcrypt allows: these tests count calls, not time
+
+
+class FakeRegistry:
+    """Password hashes in a dict, counting look-ups."""
+
+    def __init__(self, **hashes: str) -> None:
+        self.hashes = hashes
+        self.lookups = 0
+
+    def worker_password_hash(self, name: str) -> str | None:
+        self.lookups += 1
+        return self.hashes.get(name)
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def checkpw_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The stored hashes bcrypt.checkpw is asked to verify against."""
+    calls: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        calls.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(auth.bcrypt, "checkpw", counting)
+    return calls
+
+
+def test_hash_password_writes_2b_with_default_cost():
+    hashed = hash_password("secret")
+    assert hashed.startswith(f"$2b${auth.BCRYPT_ROUNDS:02d}$")
+    assert bcrypt.checkpw(b"secret", hashed.encode())
+
+
+def test_hash_password_refuses_what_bcrypt_would_ignore():
+    with pytest.raises(ValueError, match="72"):
+        hash_password("x" * 73)
+
+
+def test_right_and_wrong_password():
+    authenticator = Authenticator(FakeRegistry(alice=hash_password("secret", ROUNDS)), 60)
+    assert authenticator.authenticate("alice", "secret")
+    assert not authenticator.authenticate("alice", "Secret")
+    assert not authenticator.authenticate("alice", "")
+
+
+@pytest.mark.parametrize("prefix", ["$2a$", "$2b$", "$2y$"])
+def test_bcrypt_variants_verify(prefix: str):
+    stored = prefix + hash_password("secret", ROUNDS)[4:]
+    authenticator = Authenticator(FakeRegistry(alice=stored), 60)
+    assert authenticator.authenticate("alice", "secret")
+    assert not authenticator.authenticate("alice", "wrong")
+
+
+def test_unknown_user_costs_one_bcrypt_like_a_wrong_password(checkpw_calls: list[bytes]):
+    stored = hash_password("secret", ROUNDS)
+    authenticator = Authenticator(FakeRegistry(alice=stored), 60)
+    assert authenticator.authenticate("alice", "wrong") is False
+    assert authenticator.authenticate("mallory", "wrong") is False
+    assert len(checkpw_calls) == 2
+    # The dummy hash has the cost of the real hashes seen, so timing matches.
+    assert checkpw_calls[1][:7] == stored.encode()[:7]
+
+
+def test_unknown_user_before_any_known_one_uses_default_cost(checkpw_calls: list[bytes]):
+    assert not Authenticator(FakeRegistry(), 60).authenticate("mallory", "pw")
+    assert checkpw_calls == [f"$2b${auth.BCRYPT_ROUNDS:02d}$".encode() + checkpw_calls[0][7:]]
+
+
+def test_cache_hit_avoids_bcrypt(checkpw_calls: list[bytes]):
+    registry = FakeRegistry(alice=hash_password("secret", ROUNDS))
+    authenticator = Authenticator(registry, 60)
+    assert authenticator.authenticate("alice", "secret")
+    assert authenticator.authenticate("alice", "secret")
+    assert authenticator.authenticate("alice", "secret")
+    assert len(checkpw_calls) == 1
+    # The stored hash is still read every time, so changes take effect at once.
+    assert registry.lookups == 3
+
+
+def test_failures_are_not_cached(checkpw_calls: list[bytes]):
+    authenticator = Authenticator(FakeRegistry(alice=hash_password("secret", ROUNDS)), 60)
+    assert not authenticator.authenticate("alice", "wrong")
+    assert not authenticator.authenticate("alice", "wrong")
+    assert len(checkpw_calls) == 2
+
+
+def test_password_change_and_removal_invalidate_the_cache():
+    registry = FakeRegistry(alice=hash_password("old", ROUNDS))
+    authenticator = Authenticator(registry, 60)
+    assert authenticator.authenticate("alice", "old")
+    registry.hashes["alice"] = hash_password("new", ROUNDS)
+    assert not authenticator.authenticate("alice", "old")
+    assert authenticator.authenticate("alice", "new")
+    del registry.hashes["alice"]
+    assert not authenticator.authenticate("alice", "new")
+
+
+def test_cache_expires_after_ttl(checkpw_calls: list[bytes]):
+    clock = FakeClock()
+    authenticator = Authenticator(
+        FakeRegistry(alice=hash_password("secret", ROUNDS)), 30, clock=clock)
+    assert authenticator.authenticate("alice", "secret")
+    clock.now += 29.9
+    assert authenticator.authenticate("alice", "secret")
+    assert len(checkpw_calls) == 1
+    clock.now += 0.2
+    assert authenticator.authenticate("alice", "secret")
+    assert len(checkpw_calls) == 2
+
+
+def test_zero_ttl_disables_the_cache(checkpw_calls: list[bytes]):
+    authenticator = Authenticator(FakeRegistry(alice=hash_password("secret", ROUNDS)), 0)
+    assert authenticator.authenticate("alice", "secret")
+    assert authenticator.authenticate("alice", "secret")
+    assert len(checkpw_calls) == 2
+
+
+def test_cache_is_bounded(checkpw_calls: list[bytes]):
+    stored = hash_password("secret", ROUNDS)
+    registry = FakeRegistry(**{f"w{i}": stored for i in range(3)})
+    authenticator = Authenticator(registry, 60, max_entries=2)
+    for name in ("w0", "w1", "w2"):
+        assert authenticator.authenticate(name, "secret")
+    assert len(authenticator._cache) == 2
+    assert authenticator.authenticate("w0", "secret")  # evicted: verified again
+    assert len(checkpw_calls) == 4
+
+
+@pytest.mark.parametrize("stored", [
+    "", "plain-text", "$1$md5$hash", "$2b$04$short",
+    "$2b$04$abcdefghijklmnopqrstuu" + "." * 30,  # one character short
+    "$2b$99$abcdefghijklmnopqrstuu" + "." * 31,  # impossible cost
+    "$2x$04$abcdefghijklmnopqrstuu" + "." * 31,  # the broken old variant
+])
+def test_malformed_stored_hash_is_false_not_an_error(
+    stored: str, checkpw_calls: list[bytes], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", ROUNDS)  # the dummy's cost, for speed
+    authenticator = Authenticator(FakeRegistry(alice=stored), 60)
+    assert not authenticator.authenticate("alice", "")
+    assert not authenticator.authenticate("alice", "x")
+    # Still one (dummy) verification each, like a wrong password.
+    assert len(checkpw_calls) == 2
+
+
+def test_odd_passwords_do_not_raise():
+    authenticator = Authenticator(FakeRegistry(alice=hash_password("secret", ROUNDS)), 60)
+    assert not authenticator.authenticate("alice", "x" * 500)
+    assert not authenticator.authenticate("alice", "a\0b")
+    assert not authenticator.authenticate("alice", "\udcff")
+    assert not authenticator.authenticate("\udcff", "secret")
+
+
+def _basic(value: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(value.encode()).decode()}
+
+
+def test_parse_basic_auth():
+    assert parse_basic_auth(_basic("worker:s3:cret")) == ("worker", "s3:cret")
+    assert parse_basic_auth(_basic("wörker:pässword")) == ("wörker", "pässword")
+    assert parse_basic_auth(_basic("worker:")) == ("worker", "")
+
+
+@pytest.mark.parametrize("header", [
+    None, "", "Basic", "Basic Og==", "Basic !!!notbase64", "Bearer abc", "Digest username=\"x\"",
+    "Basic " + base64.b64encode(b"\xff\xfe:pw").decode(),
+])
+def test_parse_basic_auth_refuses_missing_or_malformed(header: str | None):
+    environ = {} if header is None else {"HTTP_AUTHORIZATION": header}
+    assert parse_basic_auth(environ) is None

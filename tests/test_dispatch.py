@@ -1,0 +1,232 @@
+"""WSGI-level tests of the smart dispatcher: names, jail, auth decisions and errors."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from webtest import TestApp
+
+from bzrstore import create_app
+from bzrstore.auth import hash_password
+from bzrstore.config import load_settings
+from servers import tree_snapshot
+from smartwire import request_v1, request_v3
+
+SMART = "/bzr/alpha/.bzr/smart"
+HEADERS = {"Content-Type": "application/octet-stream"}
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {**HEADERS, "Authorization": f"Basic {token}"}
+
+
+@pytest.fixture
+def web(tmp_path) -> TestApp:
+    settings = load_settings(environ={}, data=tmp_path / "data", max_body_bytes=4096)
+    app = create_app(settings)
+    store = app.extensions["bzrstore"]
+    store.registry.add_codebase("alpha")
+    store.registry.add_codebase("beta")
+    store.registry.add_worker("worker", hash_password("secret", rounds=4))
+    return TestApp(app)
+
+
+@pytest.fixture
+def repos(web: TestApp):
+    return web.app.extensions["bzrstore"].settings.repos_dir
+
+
+def test_hello_needs_no_credentials(web: TestApp):
+    response = web.post(SMART, request_v3(b"hello"), headers=HEADERS)
+    assert response.status_int == 200
+    assert response.content_type == "application/octet-stream"
+    assert b"ok" in response.body
+
+
+def test_protocol_one_and_two_requests_are_served(web: TestApp):
+    assert web.post(SMART, request_v1(b"hello"), headers=HEADERS).body == b"ok\x012\n"
+    body = b"bzr request 2\n" + request_v1(b"hello")
+    assert web.post(SMART, body, headers=HEADERS).body.endswith(b"ok\x012\n")
+
+
+@pytest.mark.parametrize("path", [
+    "/bzr/Alpha/.bzr/smart",            # upper case codebase
+    "/bzr/.alpha/.bzr/smart",           # leading dot
+    "/bzr/admin/.bzr/smart",            # reserved name
+    "/bzr/alpha/.hidden/.bzr/smart",    # campaign with a leading dot
+    "/bzr/alpha/c/../../beta/.bzr/smart",
+    "/bzr/alpha/c/./main/.bzr/smart",
+    "/bzr/alpha/c//main/.bzr/smart",
+    "/bzr/alpha/c/.bzr/main/.bzr/smart",
+    "/bzr/alpha/c/a\\b/.bzr/smart",
+    "/bzr/alpha/c/%00/.bzr/smart",
+    "/bzr/alpha/c%C3%A9/.bzr/smart",    # non-ASCII campaign
+    "/bzr/" + "a" * 101 + "/.bzr/smart",
+])
+def test_invalid_names_are_400_before_any_disk_access(web: TestApp, repos, path: str):
+    before = tree_snapshot(repos)
+    response = web.post(path, request_v3(b"hello"), headers=HEADERS, expect_errors=True)
+    assert response.status_int == 400
+    assert response.content_type == "text/plain"
+    assert tree_snapshot(repos) == before
+
+
+def test_encoded_slash_is_refused(web: TestApp):
+    response = web.post(
+        "/bzr/alpha/c/.bzr/smart", request_v3(b"hello"), headers=HEADERS, expect_errors=True,
+        extra_environ={"RAW_URI": "/bzr/alpha/c%2Fmain/.bzr/smart"},
+    )
+    assert response.status_int == 400
+    assert "encoded" in response.text
+
+
+def test_unregistered_codebase_is_404_and_creates_nothing(web: TestApp, repos):
+    response = web.post("/bzr/gamma/x/.bzr/smart", request_v3(b"hello"), headers=HEADERS,
+                        expect_errors=True)
+    assert response.status_int == 404
+    assert "gamma" in response.text
+    assert not (repos / "gamma").exists()
+
+
+def test_get_on_smart_url_is_405(web: TestApp):
+    response = web.get(SMART, expect_errors=True)
+    assert response.status_int == 405
+    assert response.headers["Allow"] == "POST"
+
+
+def test_body_over_the_limit_is_413(web: TestApp, repos):
+    before = tree_snapshot(repos)
+    body = request_v3(b"put", b"big", b"", body=b"x" * 5000)
+    response = web.post(SMART, body, headers=basic("worker", "secret"), expect_errors=True)
+    assert response.status_int == 413
+    assert tree_snapshot(repos) == before
+
+
+def test_errors_are_json_when_asked(web: TestApp):
+    response = web.post("/bzr/gamma/.bzr/smart", request_v3(b"hello"),
+                        headers={**HEADERS, "Accept": "application/json"}, expect_errors=True)
+    assert response.status_int == 404
+    assert response.json == {"error": "no such codebase: gamma", "status": 404}
+
+
+def test_anonymous_write_verb_gets_basic_challenge(web: TestApp, repos):
+    before = tree_snapshot(repos)
+    response = web.post(SMART, request_v3(b"mkdir", b"newdir", b""), headers=HEADERS,
+                        expect_errors=True)
+    assert response.status_int == 401
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="bzrstore"'
+    assert not (repos / "alpha" / "newdir").exists()
+    assert {k: v for k, v in tree_snapshot(repos).items() if k in before} == before
+
+
+def test_worker_may_write(web: TestApp, repos):
+    response = web.post(SMART, request_v3(b"mkdir", b"newdir", b""),
+                        headers=basic("worker", "secret"))
+    assert response.status_int == 200
+    assert (repos / "alpha" / "newdir").is_dir()
+
+
+def test_wrong_password_and_unknown_user_look_the_same(web: TestApp):
+    wrong = web.post(SMART, request_v3(b"hello"), headers=basic("worker", "nope"),
+                     expect_errors=True)
+    unknown = web.post(SMART, request_v3(b"hello"), headers=basic("nobody", "nope"),
+                       expect_errors=True)
+    assert wrong.status_int == unknown.status_int == 401
+    assert wrong.body == unknown.body
+    assert wrong.headers["WWW-Authenticate"] == unknown.headers["WWW-Authenticate"]
+
+
+def test_write_verbs_on_the_anonymous_path_never_reach_disk(web: TestApp, repos):
+    """Unknown or undecodable verbs go to the read-only server, which refuses writes."""
+    web.post(SMART, request_v3(b"hello"), headers=HEADERS)
+    before = tree_snapshot(repos)
+    for body in (b"garbage without newline", b"garbage\x01with\x01args\n",
+                 request_v3(b"NoSuchVerb", b"x"), request_v3(b"hello")[:30]):
+        response = web.post(SMART, body, headers=HEADERS)
+        assert response.status_int == 200
+        assert b"error" in response.body or b"UnknownMethod" in response.body
+    assert tree_snapshot(repos) == before
+
+
+def test_truncated_request_is_answered_incomplete(web: TestApp):
+    response = web.post(SMART, request_v3(b"get", b"x")[:-3], headers=HEADERS)
+    assert response.status_int == 200
+    assert response.body == b"error\x01incomplete request\n"
+
+
+def test_empty_body_is_answered_incomplete(web: TestApp):
+    response = web.post(SMART, b"", headers=HEADERS)
+    assert response.body == b"error\x01incomplete request\n"
+
+
+def test_errors_do_not_reveal_filesystem_paths(web: TestApp, tmp_path):
+    for body in (request_v1(b"get", b"missing/file"), request_v1(b"stat", b"missing"),
+                 request_v3(b"get", b"../../../etc/passwd"), request_v3(b"list_dir", b"nope")):
+        response = web.post(SMART, body, headers=HEADERS)
+        assert str(tmp_path).encode() not in response.body
+
+
+def test_symlink_planted_in_repository_is_not_followed(web: TestApp, repos, tmp_path):
+    web.post(SMART, request_v3(b"hello"), headers=HEADERS)
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"outside secret")
+    (repos / "alpha" / "link").symlink_to(outside)
+    (repos / "alpha" / "dirlink").symlink_to(tmp_path)
+    for path in (b"link", b"dirlink/outside.txt"):
+        response = web.post(SMART, request_v1(b"get", path), headers=HEADERS)
+        assert b"outside secret" not in response.body
+        assert b"NoSuchFile" in response.body
+    response = web.post(SMART, request_v3(b"put", b"dirlink/new", b"", body=b"data"),
+                        headers=basic("worker", "secret"))
+    assert not (tmp_path / "new").exists()
+
+
+def test_push_parents_are_created_only_for_writers(web: TestApp, repos):
+    init = request_v3(b"BzrDirFormat.initialize_ex_1.16", b"x", b".", b"False", b"False",
+                      b"False", b"", b"", b"", b"False", b"False")
+    web.post("/bzr/alpha/camp/main/.bzr/smart", init, headers=HEADERS, expect_errors=True)
+    assert not (repos / "alpha" / "camp").exists()
+    web.post("/bzr/alpha/camp/main/.bzr/smart", init, headers=basic("worker", "secret"))
+    assert (repos / "alpha" / "camp").is_dir()
+
+
+def test_campaign_allow_list(tmp_path):
+    settings = load_settings(environ={}, data=tmp_path / "data", campaigns=("lintian-fixes",))
+    app = create_app(settings)
+    app.extensions["bzrstore"].registry.add_codebase("alpha")
+    web = TestApp(app)
+    ok = web.post("/bzr/alpha/lintian-fixes/main/.bzr/smart", request_v3(b"hello"),
+                  headers=HEADERS)
+    assert ok.status_int == 200
+    refused = web.post("/bzr/alpha/other/main/.bzr/smart", request_v3(b"hello"),
+                       headers=HEADERS, expect_errors=True)
+    assert refused.status_int == 403
+
+
+def test_control_files_are_readable_and_jailed(web: TestApp, repos, tmp_path):
+    web.post(SMART, request_v3(b"hello"), headers=HEADERS)
+    response = web.get("/bzr/alpha/.bzr/branch-format")
+    assert response.body == (repos / "alpha" / ".bzr" / "branch-format").read_bytes()
+    assert web.get("/bzr/alpha/.bzr/nope", expect_errors=True).status_int == 404
+    assert web.get("/bzr/gamma/.bzr/branch-format", expect_errors=True).status_int == 404
+    (tmp_path / "secret").write_bytes(b"outside")
+    (repos / "alpha" / ".bzr" / "leak").symlink_to(tmp_path / "secret")
+    assert web.get("/bzr/alpha/.bzr/leak", expect_errors=True).status_int == 404
+
+
+def test_mounted_apps_are_cached_and_bounded(tmp_path):
+    settings = load_settings(environ={}, data=tmp_path / "data", smart_app_cache_size=2)
+    app = create_app(settings)
+    store = app.extensions["bzrstore"]
+    for name in ("a1", "a2", "a3"):
+        store.registry.add_codebase(name)
+    web = TestApp(app)
+    web.post("/bzr/a1/.bzr/smart", request_v3(b"hello"), headers=HEADERS)
+    first = store.apps.get("a1", False)
+    web.post("/bzr/a1/.bzr/smart", request_v3(b"hello"), headers=HEADERS)
+    assert store.apps.get("a1", False) is first
+    for name in ("a2", "a3"):
+        web.post(f"/bzr/{name}/.bzr/smart", request_v3(b"hello"), headers=HEADERS)
+    assert len(store.apps) == 2

@@ -1,0 +1,180 @@
+"""The real brz client against a real gunicorn serving bzrstore, on both registry backends."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from conftest import WORKER
+
+from servers import Brz, tree_snapshot
+from smartwire import request_v1, request_v3
+
+
+def test_worker_pushes_new_branch_and_anonymous_clone_matches(store, brz: Brz, tmp_path: Path):
+    work = tmp_path / "work"
+    revisions = brz.make_branch(work, revisions=3)
+
+    result = brz.run("push", "-d", work, store.writer_url("alpha/lintian-fixes/main"))
+    assert "Created new branch" in result.stderr
+
+    clone = tmp_path / "clone"
+    brz.run("branch", store.reader_url("alpha/lintian-fixes/main"), clone)
+    assert brz.revision_ids(clone) == revisions
+    assert (clone / "dir" / "file.txt").read_text() == (work / "dir" / "file.txt").read_text()
+    # The branch lives in the codebase's shared repository: no repository of its own.
+    branch_dir = store.repos / "alpha" / "lintian-fixes" / "main"
+    assert (branch_dir / ".bzr" / "branch").is_dir()
+    assert not (branch_dir / ".bzr" / "repository").exists()
+    assert (store.repos / "alpha" / ".bzr" / "repository").is_dir()
+
+
+def test_incremental_push_then_anonymous_pull(store, brz: Brz, tmp_path: Path):
+    work = tmp_path / "work"
+    brz.make_branch(work, revisions=2)
+    brz.run("push", "-d", work, store.writer_url("alpha/incr/main"))
+    copy = tmp_path / "copy"
+    brz.run("branch", store.reader_url("alpha/incr/main"), copy)
+
+    revisions = brz.make_branch(work, revisions=2, start=2)
+    brz.run("push", "-d", work, store.writer_url("alpha/incr/main"))
+    result = brz.run("pull", "-d", copy, store.reader_url("alpha/incr/main"))
+    assert "Now on revision 4" in result.stdout
+    assert brz.revision_ids(copy) == revisions
+
+
+def test_push_to_cache_branch_debian_latest(store, brz: Brz, tmp_path: Path):
+    work = tmp_path / "work"
+    revisions = brz.make_branch(work, revisions=1)
+    brz.run("push", "-d", work, store.writer_url("alpha/debian/latest"))
+    assert brz.revision_ids(store.reader_url("alpha/debian/latest")) == revisions
+
+
+def test_janitor_internal_url_form_without_bzr_prefix(store, brz: Brz, tmp_path: Path):
+    work = tmp_path / "work"
+    revisions = brz.make_branch(work, revisions=1)
+    brz.run("push", "-d", work, store.writer_url("alpha/internal/main", prefix="/"))
+    assert brz.revision_ids(store.reader_url("alpha/internal/main", prefix="/")) == revisions
+
+
+def test_anonymous_push_is_refused_and_nothing_changes(store, brz: Brz, tmp_path: Path):
+    work = tmp_path / "work"
+    brz.make_branch(work, revisions=1)
+    brz.run("push", "-d", work, store.writer_url("alpha/anon/main"))
+    brz.make_branch(work, revisions=1, start=1)
+    before = tree_snapshot(store.repos)
+
+    new_branch = brz.run("push", "-d", work, store.reader_url("alpha/anon/other"), check=False)
+    existing = brz.run("push", "-d", work, store.reader_url("alpha/anon/main"), check=False)
+
+    for result in (new_branch, existing):
+        assert result.returncode != 0
+        assert "401" in result.stderr or "authentication" in result.stderr.lower()
+    assert tree_snapshot(store.repos) == before
+
+
+def test_wrong_password_is_refused(store, brz: Brz, tmp_path: Path):
+    work = tmp_path / "work"
+    brz.make_branch(work, revisions=1)
+    before = tree_snapshot(store.repos)
+    wrong = store.reader_url("alpha/wrong/main").replace("://", "://worker:not-the-password@")
+    result = brz.run("push", "-d", work, wrong, check=False)
+    assert result.returncode != 0
+    assert "401" in result.stderr or "authentication" in result.stderr.lower()
+    assert tree_snapshot(store.repos) == before
+
+
+def test_unregistered_codebase_is_refused(store, brz: Brz, tmp_path: Path):
+    work = tmp_path / "work"
+    brz.make_branch(work, revisions=1)
+    result = brz.run("push", "-d", work, store.writer_url("nosuch/c/main"), check=False)
+    # brz takes the 404 as "no smart server here", falls back to plain HTTP and fails.
+    assert result.returncode != 0
+    assert not (store.repos / "nosuch").exists()
+    status = _post_status(store.url + "/bzr/nosuch/c/main/.bzr/smart", request_v3(b"hello"))
+    assert status == 404
+
+
+def test_anonymous_probe_leaves_no_directories(store, brz: Brz, tmp_path: Path):
+    before = tree_snapshot(store.repos)
+    # brz info, log and branch of a branch that does not exist yet: all only read.
+    brz.run("info", store.reader_url("alpha/probe/main"), check=False)
+    assert brz.run("log", store.reader_url("alpha/probe/main"), check=False).returncode != 0
+    assert brz.run("branch", store.reader_url("alpha/probe/main"), tmp_path / "b",
+                   check=False).returncode != 0
+    assert {k for k in tree_snapshot(store.repos) if "probe" in k} == set()
+    assert {k: v for k, v in tree_snapshot(store.repos).items() if k in before} == before
+    work = tmp_path / "work"
+    brz.make_branch(work, revisions=1)
+    brz.run("push", "-d", work, store.writer_url("alpha/probe/main"))
+
+
+def test_cat_below_a_branch_and_checkout_commit(store, brz: Brz, tmp_path: Path):
+    work = tmp_path / "work"
+    brz.make_branch(work, revisions=2)
+    brz.run("push", "-d", work, store.writer_url("alpha/cat/main"))
+    out = brz.run("cat", store.reader_url("alpha/cat/main") + "/dir/file.txt").stdout
+    assert out == (work / "dir" / "file.txt").read_text()
+
+    # A checkout stores its bound location without the password, so brz takes the
+    # credentials from authentication.conf when the commit is challenged.
+    brz.remember_credentials(store.url, *WORKER)
+    checkout = tmp_path / "checkout"
+    brz.run("checkout", store.reader_url("alpha/cat/main"), checkout)
+    (checkout / "new.txt").write_text("from a checkout\n")
+    brz.run("add", "-q", cwd=checkout)
+    brz.run("commit", "-m", "bound commit", cwd=checkout)
+    assert brz.revision_ids(store.reader_url("alpha/cat/main")) == brz.revision_ids(checkout)
+
+
+def test_control_file_get_serves_branch_format(store, brz: Brz, tmp_path: Path):
+    work = tmp_path / "work"
+    brz.make_branch(work, revisions=1)
+    brz.run("push", "-d", work, store.writer_url("alpha/plain/main"))
+    url = store.url + "/bzr/alpha/plain/main/.bzr/branch-format"
+    with urllib.request.urlopen(url) as response:
+        assert response.read() == (store.repos / "alpha/plain/main/.bzr/branch-format").read_bytes()
+
+
+def _raw_smart_get(url: str, path: bytes) -> bytes:
+    """Send one protocol-1 ``get`` request and return the raw response body."""
+    request = urllib.request.Request(url, data=request_v1(b"get", path), method="POST")
+    with urllib.request.urlopen(request) as response:
+        return response.read()
+
+
+def _post_status(url: str, body: bytes) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body)) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_smart_get_cannot_climb_out_of_the_codebase(store, brz: Brz, tmp_path: Path):
+    secret = b"secret of another codebase\n"
+    (store.repos / "beta").mkdir(exist_ok=True)
+    (store.repos / "beta" / "secret.txt").write_bytes(secret)
+    (store.data / "outside.txt").write_bytes(secret)
+    # Make sure alpha's repository exists.
+    _raw_smart_get(store.url + "/bzr/alpha/.bzr/smart", b".bzr/branch-format")
+    (store.repos / "alpha" / "planted").symlink_to(store.data / "outside.txt")
+
+    for smart_path in ("/bzr/alpha/.bzr/smart", "/bzr/alpha/x/.bzr/smart"):
+        for client_path in (b"../beta/secret.txt", b"../../outside.txt",
+                            b"../../../outside.txt", b"/../beta/secret.txt", b"planted",
+                            b"../alpha/planted"):
+            reply = _raw_smart_get(store.url + smart_path, client_path)
+            assert secret not in reply, (smart_path, client_path, reply)
+            assert str(store.data).encode() not in reply
+
+
+def test_get_on_smart_url_is_405(store):
+    try:
+        urllib.request.urlopen(store.url + "/bzr/alpha/.bzr/smart")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 405
+        assert exc.headers["Allow"] == "POST"
+    else:
+        raise AssertionError("GET on a smart URL succeeded")
