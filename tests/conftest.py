@@ -97,6 +97,7 @@ class StoreServer:
 
     server: Gunicorn
     data: Path
+    env: dict[str, str]
 
     @property
     def url(self) -> str:
@@ -142,7 +143,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         run_cli(env, "worker", "add", WORKER[0], stdin=WORKER[1] + "\n")
         server = Gunicorn(env, data.parent / "gunicorn.log").start()
         stack.callback(server.stop)
-        yield StoreServer(server, data)
+        yield StoreServer(server, data, env)
 
 
 @pytest.fixture

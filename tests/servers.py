@@ -21,11 +21,12 @@ START_TIMEOUT_SECONDS = 30
 
 @dataclass
 class Gunicorn:
-    """A gunicorn serving bzrstore from ``gunicorn.conf.py`` on a free loopback port."""
+    """A gunicorn serving bzrstore on a free loopback port (``gunicorn.conf.py`` by default)."""
 
     env: dict[str, str]
     log_path: Path
     workers: int = 2
+    command: list[str] | None = None
     port: int = 0
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -37,9 +38,11 @@ class Gunicorn:
         """Start gunicorn and wait until it listens and answers /health."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        command = self.command or [
+            str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
+            "--bind", "127.0.0.1:0", "--workers", str(self.workers)]
         self.proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
-             "--bind", "127.0.0.1:0", "--workers", str(self.workers)],
+            command,
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import http.client
+import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from conftest import WORKER
+from conftest import WORKER, run_cli
 
-from servers import Brz, tree_snapshot
+from servers import BIN, Brz, Gunicorn, tree_snapshot
 from smartwire import request_v1, request_v3
 
 
@@ -178,3 +182,74 @@ def test_get_on_smart_url_is_405(store):
         assert exc.headers["Allow"] == "POST"
     else:
         raise AssertionError("GET on a smart URL succeeded")
+
+
+def _raw_exchange(store, request: bytes) -> bytes:
+    """Send raw bytes to the server, close our side, return everything it answers."""
+    with socket.create_connection(("127.0.0.1", store.server.port), timeout=30) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_chunked_request_body_through_gunicorn(store):
+    connection = http.client.HTTPConnection("127.0.0.1", store.server.port, timeout=30)
+    body = request_v3(b"hello")
+    connection.request("POST", "/bzr/alpha/.bzr/smart", body=iter([body[:10], body[10:]]),
+                       encode_chunked=True)
+    response = connection.getresponse()
+    assert response.status == 200
+    assert b"ok" in response.read()
+
+
+def test_missing_length_and_truncated_bodies_get_a_protocol_error(store):
+    head = b"POST /bzr/alpha/.bzr/smart HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    no_length = _raw_exchange(store, head + b"\r\n" + request_v3(b"hello"))
+    assert no_length.startswith(b"HTTP/1.1 200")
+    assert no_length.endswith(b"error\x01incomplete request\n")
+    body = request_v3(b"get", b".bzr/branch-format")
+    truncated = _raw_exchange(
+        store, head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:-5])
+    assert truncated.startswith(b"HTTP/1.1 200")
+    assert truncated.endswith(b"error\x01incomplete request\n")
+    # The worker is free again.
+    assert _post_status(store.url + "/bzr/alpha/.bzr/smart", request_v3(b"hello")) == 200
+
+
+def test_stale_lock_is_broken_with_the_cli(store, brz: Brz, tmp_path: Path):
+    work = tmp_path / "work"
+    brz.make_branch(work, revisions=1)
+    brz.run("push", "-d", work, store.writer_url("alpha/locked/main"))
+    # A client that takes the branch lock and dies without releasing it.
+    subprocess.run(
+        [sys.executable, "-c", "import sys, breezy.bzr, breezy.plugin\n"
+         "from breezy.branch import Branch\n"
+         "Branch.open(sys.argv[1]).lock_write()\nimport os; os._exit(0)",
+         store.writer_url("alpha/locked/main")],
+        check=True, timeout=60, env={**brz.env(), "PYTHONPATH": ""},
+    )
+    brz.make_branch(work, revisions=1, start=1)
+    blocked = brz.run("push", "-d", work, store.writer_url("alpha/locked/main"), check=False)
+    assert blocked.returncode != 0
+    assert "lock" in blocked.stderr.lower()
+
+    out = run_cli(store.env, "break-lock", "alpha/locked/main")
+    assert "broke branch lock" in out
+    brz.run("push", "-d", work, store.writer_url("alpha/locked/main"))
+    assert brz.revision_ids(store.reader_url("alpha/locked/main")) == brz.revision_ids(work)
+    assert "ok" in run_cli(store.env, "check", "alpha")
+
+
+def test_bzrstore_serve_runs_gunicorn_with_the_packaged_config(store, tmp_path: Path):
+    env = {**store.env, "GUNICORN_WORKERS": "1"}
+    served = Gunicorn(env, tmp_path / "serve.log",
+                      command=[str(BIN / "bzrstore"), "serve", "--bind", "127.0.0.1:0"])
+    served.start()
+    try:
+        assert _post_status(served.url + "/bzr/alpha/.bzr/smart", request_v3(b"hello")) == 200
+        assert "Using worker: sync" in (tmp_path / "serve.log").read_text()
+    finally:
+        served.stop()

@@ -17,8 +17,9 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # socket. Two per core keeps a core busy while the other worker waits on disk.
 workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count()))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
-# Used only by the gthread class: threads share one process's memory.
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# More than one thread turns sync workers into gthread ones (threads share one
+# process's memory and Breezy's caches); one keeps the class asked for above.
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 
 # A clone or push of a large repository is one long request: the timeout is the
 # longest a worker may go without notifying the arbiter, and Breezy's protocol

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import breezy.bzr  # noqa: F401 - registers the Bazaar formats with ControlDir
 from breezy import errors, urlutils
 from breezy.transport import NoSuchFile
 from breezy.transport.local import LocalTransport
@@ -105,27 +106,28 @@ def create_shared_repository(path: Path) -> None:
     """Make ``path`` a 2a shared repository without working trees."""
     from breezy.controldir import format_registry
 
+    path.mkdir(parents=True, exist_ok=True)
     controldir_format = format_registry.make_controldir(SHARED_REPO_FORMAT)
     controldir = controldir_format.initialize_on_transport(jailed_transport(path))
     repository = controldir.create_repository(shared=True)
     repository.set_make_working_trees(False)
 
 
-def branch_location(settings: Settings, target: str) -> tuple[Path, str]:
-    """Resolve ``<cb>[/<branch>]`` to its directory, checking every name."""
+def branch_transport(settings: Settings, target: str) -> JailedLocalTransport:
+    """A transport at ``<cb>[/<branch>]``, jailed to the codebase, every name checked."""
     codebase, segments = split_branch_path(target.strip("/"))
-    path = Storage(settings.repos_dir).codebase_dir(codebase).joinpath(*segments)
-    return path, codebase
+    root = Storage(settings.repos_dir).codebase_dir(codebase)
+    if not root.is_dir():
+        raise errors.NotBranchError(target)
+    relpath = "/".join(urlutils.escape(segment) for segment in segments)
+    return jailed_transport(root).clone(relpath) if relpath else jailed_transport(root)
 
 
 def break_lock(settings: Settings, target: str) -> list[str]:
     """Break the locks of the branch (and its repository) at ``<cb>[/<branch>]``."""
     from breezy.controldir import ControlDir
 
-    path, _ = branch_location(settings, target)
-    if not path.is_dir():
-        raise errors.NotBranchError(target)
-    controldir = ControlDir.open_from_transport(jailed_transport(path))
+    controldir = ControlDir.open_from_transport(branch_transport(settings, target))
     broken: list[str] = []
     try:
         branch = controldir.open_branch()
@@ -155,9 +157,9 @@ def check_repositories(settings: Settings, codebases: list[str]) -> int:
                                 and not p.name.startswith("."))
     failed = 0
     for name in names:
-        path, _ = branch_location(settings, name)
         try:
-            check_dwim(str(path), verbose=False, do_branch=True, do_repo=True, do_tree=False)
+            location = branch_transport(settings, name).local_abspath(".")
+            check_dwim(location, verbose=False, do_branch=True, do_repo=True, do_tree=False)
         except (errors.BzrError, OSError) as exc:
             print(f"{name}: {exc}")
             failed += 1
