@@ -87,10 +87,11 @@ class _ReplayStream:
         return data
 
 
-def _read_head(stream: BinaryIO) -> bytes:
-    """Read just enough of the body to decode the verb."""
+def _read_head(stream: BinaryIO) -> tuple[bytes, bytes | None]:
+    """Read just enough of the body to decode the verb; return the bytes read and the verb."""
     head = b""
-    while len(head) < MAX_VERB_HEAD_BYTES:
+    verb = None
+    while verb is None and len(head) < MAX_VERB_HEAD_BYTES:
         try:
             chunk = stream.read(min(4096, MAX_VERB_HEAD_BYTES - len(head)))
         except ClientDisconnected:
@@ -98,9 +99,8 @@ def _read_head(stream: BinaryIO) -> bytes:
         if not chunk:
             break
         head += chunk
-        if decode_verb(head) is not None:
-            break
-    return head
+        verb = decode_verb(head)
+    return head, verb
 
 
 class SmartDispatcher:
@@ -138,10 +138,9 @@ class SmartDispatcher:
         self._check_registered(target.codebase)
         try:
             stream = get_input_stream(environ, max_content_length=self.max_body_bytes)
-            head = _read_head(stream)
+            head, verb = _read_head(stream)
         except RequestEntityTooLarge as exc:
             raise RequestEntityTooLarge(f"request body over {self.max_body_bytes} bytes") from exc
-        verb = decode_verb(head)
         writable = self._authorize(environ, verb)
         environ["wsgi.input"] = _ReplayStream(head, stream)
         environ["breezy.relpath"] = target.relpath

@@ -31,7 +31,7 @@ REQUEST_CHUNK_BYTES = 64 * 1024
 RESPONSE_BUFFER_BYTES = 64 * 1024
 # Stream chunks of a push waiting for the inserter thread; Breezy's own queue is
 # unbounded, so a fast client could make a worker hold a whole push in memory.
-INSERT_QUEUE_CHUNKS = 8
+INSERT_QUEUE_CHUNKS = 2
 INCOMPLETE_REQUEST = b"error\x01incomplete request\n"
 
 StartResponse = Callable[..., Callable[[bytes], object]]
