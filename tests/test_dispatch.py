@@ -230,3 +230,20 @@ def test_mounted_apps_are_cached_and_bounded(tmp_path):
     for name in ("a2", "a3"):
         web.post(f"/bzr/{name}/.bzr/smart", request_v3(b"hello"), headers=HEADERS)
     assert len(store.apps) == 2
+
+
+def test_codebase_registration_is_cached_briefly(web: TestApp):
+    dispatcher = web.app.wsgi_app
+    now = [1000.0]
+    dispatcher.clock = lambda: now[0]
+    registry = web.app.extensions["bzrstore"].registry
+    assert web.post(SMART, request_v3(b"hello"), headers=HEADERS).status_int == 200
+    registry.remove_codebase("alpha")
+    now[0] += dispatcher.codebase_cache_seconds - 1
+    assert web.post(SMART, request_v3(b"hello"), headers=HEADERS).status_int == 200
+    now[0] += 2
+    assert web.post(SMART, request_v3(b"hello"), headers=HEADERS,
+                    expect_errors=True).status_int == 404
+    # An unknown codebase is never remembered: registering it takes effect at once.
+    registry.add_codebase("alpha")
+    assert web.post(SMART, request_v3(b"hello"), headers=HEADERS).status_int == 200

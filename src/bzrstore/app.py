@@ -61,7 +61,7 @@ def build_app(settings: Settings) -> Flask:
     app.register_error_handler(Exception, _render_unexpected)
     app.wsgi_app = SmartDispatcher(
         app.wsgi_app, registry, storage, store.authenticator, apps, commands,
-        settings.max_body_bytes, settings.campaigns,
+        settings.max_body_bytes, settings.campaigns, settings.codebase_cache_seconds,
     )
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -51,6 +51,8 @@ OPTIONS: tuple[Option, ...] = (
            "comma-separated allow-list of campaign names; empty allows any valid name"),
     Option("auth_cache_seconds", "BZRSTORE_AUTH_CACHE_SECONDS", float, 60.0,
            "how long a verified password is trusted without bcrypt again"),
+    Option("codebase_cache_seconds", "BZRSTORE_CODEBASE_CACHE_SECONDS", float, 10.0,
+           "how long a process trusts that a codebase is registered (removal takes this long)"),
     Option("smart_app_cache_size", "BZRSTORE_SMART_APP_CACHE_SIZE", int, 256,
            "mounted smart-server apps kept per process, one per (codebase, writable)"),
     Option("db_pool_size", "BZRSTORE_DB_POOL_SIZE", int, 4,
@@ -72,6 +74,7 @@ class Settings:
     max_body_bytes: int = GIB
     campaigns: tuple[str, ...] = ()
     auth_cache_seconds: float = 60.0
+    codebase_cache_seconds: float = 10.0
     smart_app_cache_size: int = 256
     db_pool_size: int = 4
     trusted_proxies: int = 0
@@ -84,8 +87,8 @@ class Settings:
             raise ConfigError("BZRSTORE_SMART_APP_CACHE_SIZE must be at least 2")
         if self.db_pool_size < 1:
             raise ConfigError("BZRSTORE_DB_POOL_SIZE must be at least 1")
-        if self.auth_cache_seconds < 0:
-            raise ConfigError("BZRSTORE_AUTH_CACHE_SECONDS must not be negative")
+        if self.auth_cache_seconds < 0 or self.codebase_cache_seconds < 0:
+            raise ConfigError("cache durations must not be negative")
         if self.trusted_proxies < 0:
             raise ConfigError("BZRSTORE_TRUSTED_PROXIES must not be negative")
         if self.database_url and not self.database_url.startswith(

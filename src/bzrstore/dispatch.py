@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -34,6 +35,8 @@ SMART_SUFFIX = "/.bzr/smart"
 URL_PREFIX = "/bzr/"
 # Escapes that would smuggle a separator past PATH_INFO's decoding.
 FORBIDDEN_ESCAPES = ("%2f", "%5c", "%00")
+# Bound on the per-process memory of codebases recently found registered.
+MAX_CACHED_CODEBASES = 10_000
 # Verbs that create a branch directory: its parents are made for the writer, so a
 # push to <cb>/<campaign>/<role> needs no --create-prefix.
 CREATING_VERBS = frozenset(
@@ -108,7 +111,9 @@ class SmartDispatcher:
 
     def __init__(self, fallback: Any, registry: Registry, storage: Storage,
                  authenticator: Authenticator, apps: SmartAppCache, commands: Any,
-                 max_body_bytes: int, campaigns: tuple[str, ...] = ()) -> None:
+                 max_body_bytes: int, campaigns: tuple[str, ...] = (),
+                 codebase_cache_seconds: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.fallback = fallback
         self.registry = registry
         self.storage = storage
@@ -117,6 +122,10 @@ class SmartDispatcher:
         self.commands = commands
         self.max_body_bytes = max_body_bytes
         self.campaigns = frozenset(campaigns)
+        self.codebase_cache_seconds = codebase_cache_seconds
+        self.clock = clock
+        # Codebase -> until when it is known registered with its repository on disk.
+        self._ready_until: dict[str, float] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not environ.get("PATH_INFO", "").endswith(SMART_SUFFIX):
@@ -135,7 +144,9 @@ class SmartDispatcher:
             raise MethodNotAllowed(["POST"], "smart requests must be POSTed")
         if self.campaigns and target.segments and target.segments[0] not in self.campaigns:
             raise Forbidden(f"campaign {target.segments[0]!r} is not allowed here")
-        self._check_registered(target.codebase)
+        known = self._ready_until.get(target.codebase, 0.0) > self.clock()
+        if not known:
+            self._check_registered(target.codebase)
         try:
             stream = get_input_stream(environ, max_content_length=self.max_body_bytes)
             head, verb = _read_head(stream)
@@ -145,11 +156,19 @@ class SmartDispatcher:
         environ["wsgi.input"] = _ReplayStream(head, stream)
         environ["breezy.relpath"] = target.relpath
         environ["bzrstore.verb"] = verb
-        self.storage.ensure_repository(target.codebase)
+        if not known:
+            self._remember_ready(target.codebase)
         if writable and verb in CREATING_VERBS:
             self.storage.ensure_parents(target.codebase, target.segments)
         app = self.apps.get(target.codebase, writable)
         return app(environ, start_response)
+
+    def _remember_ready(self, codebase: str) -> None:
+        """Make the repository on first use; skip both checks for a while after."""
+        self.storage.ensure_repository(codebase)
+        if len(self._ready_until) >= MAX_CACHED_CODEBASES:
+            self._ready_until.clear()
+        self._ready_until[codebase] = self.clock() + self.codebase_cache_seconds
 
     def _check_registered(self, codebase: str) -> None:
         try:
