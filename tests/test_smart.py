@@ -10,6 +10,7 @@ import pytest
 from bzrstore import smart
 from bzrstore.smart import SmartAppCache, make_smart_app
 from bzrstore.storage import create_shared_repository
+from bzrstore.verbs import decode_verb
 from smartwire import request_v1, request_v3
 
 
@@ -136,3 +137,16 @@ def test_app_cache_closes_evicted_apps(repo: Path, tmp_path: Path):
     with pytest.raises(UnsupportedProtocol):
         get_transport(first.chroot_server.get_url())
     cache.close()
+
+
+@pytest.mark.parametrize("body, verb", [
+    (request_v3(b"Repository.insert_stream_1.19", b"", b""), b"Repository.insert_stream_1.19"),
+    (request_v3(b"put", b"f", b"", body=b"data"), b"put"),
+    (request_v1(b"get", b"x"), b"get"),
+    (b"bzr request 2\n" + request_v1(b"mkdir", b"x", b""), b"mkdir"),
+    (request_v3(b"hello")[:30], None),            # cut inside the arguments
+    (b"bzr message 3 (bzr 1.6)\n\x00\x00\x00\x02des\x00\x00\x00\x09garbage!!", None),
+    (b"no newline yet", None),
+])
+def test_decode_verb(body: bytes, verb: bytes | None):
+    assert decode_verb(body) == verb

@@ -25,7 +25,7 @@ from .auth import Authenticator, parse_basic_auth
 from .errors import render_error, unauthorized
 from .names import InvalidName, split_branch_path
 from .registry import Registry, RegistryUnavailable
-from .smart import SmartAppCache, StartResponse
+from .smart import LIMITED_INPUT_KEY, SmartAppCache, StartResponse
 from .storage import Storage
 from .verbs import MAX_VERB_HEAD_BYTES, decode_verb, is_read_only
 
@@ -54,7 +54,7 @@ class SmartTarget:
     @property
     def relpath(self) -> str:
         """URL-escaped path below the codebase, as Breezy's transports take it."""
-        return "/".join(urlutils.escape(segment) for segment in self.segments)
+        return urlutils.escape("/".join(self.segments))  # "/" stays: segments hold none
 
 
 def parse_smart_path(environ: dict[str, Any]) -> SmartTarget:
@@ -153,7 +153,7 @@ class SmartDispatcher:
         except RequestEntityTooLarge as exc:
             raise RequestEntityTooLarge(f"request body over {self.max_body_bytes} bytes") from exc
         writable = self._authorize(environ, verb)
-        environ["wsgi.input"] = _ReplayStream(head, stream)
+        environ[LIMITED_INPUT_KEY] = _ReplayStream(head, stream)
         environ["breezy.relpath"] = target.relpath
         environ["bzrstore.verb"] = verb
         if not known:

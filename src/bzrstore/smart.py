@@ -121,9 +121,15 @@ class _ResponseWriter:
         return [body]
 
 
+# A body stream that a dispatcher in front already limited (and partly read).
+LIMITED_INPUT_KEY = "bzrstore.input"
+
+
 def iter_request_body(environ: dict[str, Any], max_bytes: int) -> Iterator[bytes]:
     """Yield the request body in chunks; RequestEntityTooLarge past ``max_bytes``."""
-    stream: BinaryIO = get_input_stream(environ, max_content_length=max_bytes)
+    stream: BinaryIO = environ.get(LIMITED_INPUT_KEY) or get_input_stream(
+        environ, max_content_length=max_bytes
+    )
     while True:
         try:
             chunk = stream.read(REQUEST_CHUNK_BYTES)
