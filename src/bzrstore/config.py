@@ -57,6 +57,8 @@ OPTIONS: tuple[Option, ...] = (
            "mounted smart-server apps kept per process, one per (codebase, writable)"),
     Option("db_pool_size", "BZRSTORE_DB_POOL_SIZE", int, 4,
            "PostgreSQL connections per process (the pool's maximum)"),
+    Option("mmap_threshold_bytes", "BZRSTORE_MMAP_THRESHOLD_BYTES", int, 128 * 1024,
+           "allocations this large are returned to the OS when freed (glibc); 0 leaves malloc be"),
     Option("trusted_proxies", "BZRSTORE_TRUSTED_PROXIES", int, 0,
            "number of proxies in front whose X-Forwarded-* headers are trusted"),
     Option("dev_server", "BZRSTORE_DEV_SERVER", _parse_bool, False,
@@ -77,6 +79,7 @@ class Settings:
     codebase_cache_seconds: float = 10.0
     smart_app_cache_size: int = 256
     db_pool_size: int = 4
+    mmap_threshold_bytes: int = 128 * 1024
     trusted_proxies: int = 0
     dev_server: bool = False
 
