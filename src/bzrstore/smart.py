@@ -90,14 +90,12 @@ class _ResponseWriter:
         self._write: Callable[[bytes], object] | None = None
         self._buffer: list[bytes] = []
         self._buffered = 0
-        self.bytes_out = 0
 
     @property
     def started(self) -> bool:
         return self._write is not None
 
     def write(self, data: bytes) -> None:
-        self.bytes_out += len(data)
         if self._write is None:
             self._buffer.append(data)
             self._buffered += len(data)
