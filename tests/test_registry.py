@@ -307,3 +307,16 @@ def test_forked_child_uses_its_own_connection(registry: Registry):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert registry.list_codebases() == ["child", "parent"]
+
+
+def test_page_codebases_filters_orders_and_counts(registry):
+    names = ["a-1", "a.2", "a+3", "b_x", "bx", "zeta", "a%z"]
+    for name in names:
+        registry.add_codebase(name)
+    page, total = registry.page_codebases("", limit=3, offset=0)
+    assert (page, total) == (sorted(names)[:3], len(names))
+    assert registry.page_codebases("", limit=3, offset=6) == ([sorted(names)[6]], len(names))
+    # LIKE wildcards in the filter are literal characters.
+    assert registry.page_codebases("_", limit=10, offset=0) == (["b_x"], 1)
+    assert registry.page_codebases("%", limit=10, offset=0) == (["a%z"], 1)
+    assert registry.page_codebases("A", limit=10, offset=0)[1] == 5  # a-1 a.2 a+3 a%z zeta

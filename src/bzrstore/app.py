@@ -55,9 +55,11 @@ def build_app(settings: Settings) -> Flask:
 
     app = Flask(__name__)
     app.extensions["bzrstore"] = store
+    from .listings import listings
     from .views import views
 
     app.register_blueprint(views)
+    app.register_blueprint(listings)
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(RegistryUnavailable, _render_registry_unavailable)
     app.register_error_handler(Exception, _render_unexpected)

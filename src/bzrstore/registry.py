@@ -56,6 +56,8 @@ class Registry:
     """Codebases and workers; backends supply connections, SQL here uses ``?``."""
 
     placeholder = "?"
+    # How each backend spells "compare names byte by byte" (PostgreSQL's default is locale order).
+    byte_order = "COLLATE BINARY"
 
     def _connection(self, write: bool) -> AbstractContextManager[Any]:
         """A DB-API connection inside one transaction, committed when the block ends."""
@@ -120,6 +122,20 @@ class Registry:
     def list_codebases(self) -> list[str]:
         """Names of all codebases, sorted the same way on both backends."""
         return sorted(name for (name,) in self._fetch("SELECT name FROM codebase"))
+
+    def page_codebases(self, contains: str, limit: int, offset: int) -> tuple[list[str], int]:
+        """A page of codebase names containing ``contains`` in byte order, and how many match."""
+        escaped = contains.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        # lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+        where = "WHERE lower(name) LIKE ? ESCAPE '\\'"
+        with self._transaction() as run:
+            (total,) = run(f"SELECT count(*) FROM codebase {where}", (pattern,)).fetchone()
+            rows = run(
+                f"SELECT name FROM codebase {where} ORDER BY name {self.byte_order}"
+                " LIMIT ? OFFSET ?", (pattern, limit, offset),
+            ).fetchall()
+        return [name for (name,) in rows], total
 
     def worker_password_hash(self, name: str) -> str | None:
         """The stored password hash of a worker, or None if there is no such worker."""
@@ -241,6 +257,7 @@ class PostgresRegistry(Registry):
     """The shared registry: PostgreSQL through a psycopg pool opened lazily per process."""
 
     placeholder = "%s"
+    byte_order = 'COLLATE "C"'
 
     def __init__(self, url: str, pool_size: int,
                  timeout_seconds: float = POOL_TIMEOUT_SECONDS) -> None:

@@ -1,0 +1,67 @@
+"""Codebase listings for people (HTML) and programs (JSON, text), from the registry alone."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context
+from werkzeug.exceptions import BadRequest, NotAcceptable
+
+from .app import get_store
+
+listings = Blueprint("listings", __name__)
+
+PAGE_SIZE = 100
+LISTING_TYPES = ("text/html", "application/json", "text/plain")
+# The text listing is for scripts: every match, fetched from the registry a page at a time.
+TEXT_BATCH = 1000
+
+
+def _negotiate(offered: tuple[str, ...]) -> str:
+    """The offered type the client accepts best; 406 when none fits."""
+    accept = request.accept_mimetypes
+    if not accept:  # no Accept header: anything will do
+        return offered[0]
+    best = accept.best_match(offered)
+    if best is None:
+        raise NotAcceptable(f"available as {', '.join(offered)}")
+    return best
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadRequest("page must be a positive whole number")
+    return int(raw)
+
+
+@listings.get("/")
+@listings.get("/bzr/")
+def codebases() -> Response:
+    """Registered codebases, filtered by ``?q=`` and paginated (HTML and JSON)."""
+    kind = _negotiate(LISTING_TYPES)
+    query, page = request.args.get("q", ""), _page_number()
+    if kind == "text/plain":
+        response = Response(stream_with_context(_text_listing(query)), mimetype="text/plain")
+    else:
+        names, total = get_store().registry.page_codebases(query, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        listing = {"codebases": names, "total": total, "page": page, "per_page": PAGE_SIZE}
+        response = (jsonify(listing) if kind == "application/json" else
+                    Response(render_template("codebases.html", q=query, **listing)))
+    response.vary.add("Accept")
+    return response
+
+
+def _text_listing(query: str):
+    registry = get_store().registry
+    offset = 0
+    while True:
+        names, _ = registry.page_codebases(query, TEXT_BATCH, offset)
+        if not names:
+            return
+        yield "".join(f"{name}\n" for name in names)
+        offset += len(names)
+
+
+@listings.get("/repositories")
+def repositories() -> Response:
+    """JSON list of every codebase name (what Janitor's clients call)."""
+    return jsonify(get_store().registry.list_codebases())
