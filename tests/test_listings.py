@@ -64,3 +64,24 @@ def test_unacceptable_and_bad_page(web: TestApp):
 
 def test_repositories_is_a_json_list_of_names(web: TestApp):
     assert web.get("/repositories").json == sorted(NAMES)
+
+
+def test_branch_listing_reads_the_registry(web: TestApp):
+    from bzrstore.branches import BranchTip, Push
+
+    registry = web.app.extensions["bzrstore"].registry
+    tip = BranchTip("lintian-fixes/main", 5, "rev-5", "A <a@example.com>", 1_700_000_000.0,
+                    "Fix <b>everything</b>")
+    registry.record_push(Push("zlib", tip.path, 4, "rev-4", 5, "rev-5", "worker", 1.0), tip)
+    rows = web.get("/bzr/zlib/", headers={"Accept": "application/json"}).json["branches"]
+    assert rows == [{"path": "lintian-fixes/main", "revno": 5, "revision_id": "rev-5",
+                     "committer": "A <a@example.com>", "timestamp": 1_700_000_000.0,
+                     "message": "Fix <b>everything</b>"}]
+    page = web.get("/bzr/zlib/")
+    cells = [td.text for td in page.html.select("table#branches td")]
+    assert cells[:3] == ["lintian-fixes/main", "5", "2023-11-14 22:13 UTC"]
+    assert "Fix <b>everything</b>" in cells  # escaped, shown as text
+    assert web.get("/bzr/zlib/", headers={"Accept": "text/plain"}).text == (
+        "lintian-fixes/main\t5\trev-5\n")
+    assert web.get("/bzr/nosuch/", status=404).status_int == 404
+    assert web.get("/bzr/Bad!/", status=400).status_int == 400

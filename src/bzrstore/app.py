@@ -13,6 +13,7 @@ from .config import Settings
 from .dispatch import SmartDispatcher
 from .errors import render_error
 from .memory import set_mmap_threshold
+from .pushlog import install_hook
 from .registry import Registry, RegistryUnavailable, open_registry
 from .smart import SmartAppCache, build_command_registry, make_smart_app
 from .storage import Storage
@@ -39,6 +40,7 @@ def get_store() -> Store:
 def build_app(settings: Settings) -> Flask:
     """Create the Flask app with the smart dispatcher wrapped around its wsgi_app."""
     set_mmap_threshold(settings.mmap_threshold_bytes)
+    install_hook()
     registry = open_registry(settings)
     registry.ensure_schema()
     settings.repos_dir.mkdir(parents=True, exist_ok=True)

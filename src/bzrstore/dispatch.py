@@ -24,6 +24,7 @@ from werkzeug.wsgi import get_input_stream
 from .auth import Authenticator, parse_basic_auth
 from .errors import render_error, unauthorized
 from .names import InvalidName, split_branch_path
+from .pushlog import PushContext, pushing
 from .registry import Registry, RegistryUnavailable
 from .smart import LIMITED_INPUT_KEY, SmartAppCache, StartResponse
 from .storage import Storage
@@ -152,16 +153,20 @@ class SmartDispatcher:
             head, verb = _read_head(stream)
         except RequestEntityTooLarge as exc:
             raise RequestEntityTooLarge(f"request body over {self.max_body_bytes} bytes") from exc
-        writable = self._authorize(environ, verb)
+        worker = self._authorize(environ, verb)
         environ[LIMITED_INPUT_KEY] = _ReplayStream(head, stream)
         environ["breezy.relpath"] = target.relpath
         environ["bzrstore.verb"] = verb
         if not known:
             self._remember_ready(target.codebase)
-        if writable and verb in CREATING_VERBS:
+        if worker is None:
+            return self.apps.get(target.codebase, False)(environ, start_response)
+        if verb in CREATING_VERBS:
             self.storage.ensure_parents(target.codebase, target.segments)
-        app = self.apps.get(target.codebase, writable)
-        return app(environ, start_response)
+        app = self.apps.get(target.codebase, True)
+        with pushing(PushContext(self.registry, target.codebase, app.backing_transport.base,
+                                 worker)):
+            return app(environ, start_response)
 
     def _remember_ready(self, codebase: str) -> None:
         """Make the repository on first use; skip both checks for a while after."""
@@ -179,18 +184,18 @@ class SmartDispatcher:
         if not registered:
             raise NotFound(f"no such codebase: {codebase}")
 
-    def _authorize(self, environ: dict[str, Any], verb: bytes | None) -> bool:
-        """Decide read-only or writable; 401 when a write lacks good credentials."""
+    def _authorize(self, environ: dict[str, Any], verb: bytes | None) -> str | None:
+        """The worker writing, or None for a read-only request; 401 for a write without one."""
         credentials = parse_basic_auth(environ)
         if credentials is None:
             if not is_read_only(verb, self.commands):
                 raise unauthorized("this request writes: credentials required")
-            return False
+            return None
         try:
             ok = self.authenticator.authenticate(*credentials)
         except RegistryUnavailable as exc:
             raise ServiceUnavailable("registry unavailable") from exc
         if not ok:
             raise unauthorized("invalid credentials")
-        return True
+        return credentials[0]
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context
-from werkzeug.exceptions import BadRequest, NotAcceptable
+from werkzeug.exceptions import BadRequest, NotAcceptable, NotFound
 
 from .app import get_store
+from .branches import iter_rows
+from .names import InvalidName, check_codebase
 
 listings = Blueprint("listings", __name__)
 
@@ -13,6 +17,12 @@ PAGE_SIZE = 100
 LISTING_TYPES = ("text/html", "application/json", "text/plain")
 # The text listing is for scripts: every match, fetched from the registry a page at a time.
 TEXT_BATCH = 1000
+
+
+@listings.app_template_filter("datetime")
+def format_timestamp(timestamp: float) -> str:
+    """A POSIX time as ``2026-11-28 05:30 UTC``."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _negotiate(offered: tuple[str, ...]) -> str:
@@ -59,6 +69,29 @@ def _text_listing(query: str):
             return
         yield "".join(f"{name}\n" for name in names)
         offset += len(names)
+
+
+@listings.get("/bzr/<codebase>/")
+def branches(codebase: str) -> Response:
+    """Branches of a codebase as the store last saw them pushed: path, revno, tip, message."""
+    kind = _negotiate(LISTING_TYPES)
+    store = get_store()
+    try:
+        check_codebase(codebase)
+    except InvalidName as exc:
+        raise BadRequest(str(exc)) from exc
+    if not store.registry.codebase_exists(codebase):
+        raise NotFound(f"no such codebase: {codebase}")
+    tips = store.registry.list_branches(codebase)
+    if kind == "application/json":
+        response = jsonify({"codebase": codebase, "branches": list(iter_rows(tips))})
+    elif kind == "text/plain":
+        lines = (f"{t.path}\t{t.revno}\t{t.revision_id}\n" for t in tips)
+        response = Response("".join(lines), mimetype="text/plain")
+    else:
+        response = Response(render_template("branches.html", codebase=codebase, tips=tips))
+    response.vary.add("Accept")
+    return response
 
 
 @listings.get("/repositories")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .branches import BRANCH_SCHEMA, BranchRecords
 from .config import Settings
 
 # SQLite: how long a writer waits for another process's write lock before giving up.
@@ -27,6 +28,7 @@ SCHEMA = {
     "codebase": "CREATE TABLE IF NOT EXISTS codebase (name TEXT PRIMARY KEY)",
     "worker": "CREATE TABLE IF NOT EXISTS worker (name TEXT PRIMARY KEY, password TEXT NOT NULL)",
     "bzrstore_admin": "CREATE TABLE IF NOT EXISTS bzrstore_admin (worker TEXT PRIMARY KEY)",
+    **BRANCH_SCHEMA,
 }
 
 Run = Callable[..., Any]
@@ -52,7 +54,7 @@ class WorkerInfo:
     admin: bool
 
 
-class Registry:
+class Registry(BranchRecords):
     """Codebases and workers; backends supply connections, SQL here uses ``?``."""
 
     placeholder = "?"

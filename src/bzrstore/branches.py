@@ -1,0 +1,95 @@
+"""Branch tips and the push log in the registry: what listings read instead of the disk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+BRANCH_SCHEMA = {
+    "bzrstore_branch": (
+        "CREATE TABLE IF NOT EXISTS bzrstore_branch (codebase TEXT NOT NULL,"
+        " path TEXT NOT NULL, revno INTEGER NOT NULL, revision_id TEXT NOT NULL,"
+        " committer TEXT, timestamp DOUBLE PRECISION, message TEXT,"
+        " PRIMARY KEY (codebase, path))"
+    ),
+    "bzrstore_push": (
+        "CREATE TABLE IF NOT EXISTS bzrstore_push (codebase TEXT NOT NULL,"
+        " path TEXT NOT NULL, old_revno INTEGER NOT NULL, old_revision_id TEXT NOT NULL,"
+        " new_revno INTEGER NOT NULL, new_revision_id TEXT NOT NULL, worker TEXT,"
+        " pushed_at DOUBLE PRECISION NOT NULL)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class BranchTip:
+    """A branch as the listing shows it: where its tip is and what that revision says."""
+
+    path: str
+    revno: int
+    revision_id: str
+    committer: str | None
+    timestamp: float | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Push:
+    """One change of a branch tip made through the store."""
+
+    codebase: str
+    path: str
+    old_revno: int
+    old_revision_id: str
+    new_revno: int
+    new_revision_id: str
+    worker: str | None
+    pushed_at: float
+
+
+class BranchRecords:
+    """Registry queries for branch tips and pushes (mixed into Registry)."""
+
+    _transaction: Callable[..., AbstractContextManager[Callable[..., Any]]]
+
+    def record_push(self, push: Push, tip: BranchTip) -> None:
+        """Log ``push`` and make ``tip`` the branch's current tip, in one transaction."""
+        with self._transaction(write=True) as run:
+            run("INSERT INTO bzrstore_push (codebase, path, old_revno, old_revision_id,"
+                " new_revno, new_revision_id, worker, pushed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (push.codebase, push.path, push.old_revno, push.old_revision_id,
+                 push.new_revno, push.new_revision_id, push.worker, push.pushed_at))
+            run("INSERT INTO bzrstore_branch (codebase, path, revno, revision_id, committer,"
+                " timestamp, message) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (codebase, path) DO UPDATE SET revno = excluded.revno,"
+                " revision_id = excluded.revision_id, committer = excluded.committer,"
+                " timestamp = excluded.timestamp, message = excluded.message",
+                (push.codebase, tip.path, tip.revno, tip.revision_id, tip.committer,
+                 tip.timestamp, tip.message))
+
+    def list_branches(self, codebase: str) -> list[BranchTip]:
+        """The branches of ``codebase`` known from pushes, by path."""
+        with self._transaction() as run:
+            rows = run("SELECT path, revno, revision_id, committer, timestamp, message"
+                       " FROM bzrstore_branch WHERE codebase = ?", (codebase,)).fetchall()
+        return sorted((BranchTip(*row) for row in rows), key=lambda tip: tip.path)
+
+    def recent_pushes(self, codebase: str | None = None, limit: int = 50) -> list[Push]:
+        """The latest pushes, newest first, of one codebase or of all."""
+        where, params = ("WHERE codebase = ?", (codebase,)) if codebase else ("", ())
+        with self._transaction() as run:
+            rows = run("SELECT codebase, path, old_revno, old_revision_id, new_revno,"
+                       f" new_revision_id, worker, pushed_at FROM bzrstore_push {where}"
+                       " ORDER BY pushed_at DESC LIMIT ?", (*params, limit)).fetchall()
+        return [Push(*row) for row in rows]
+
+
+def iter_rows(tips: list[BranchTip]) -> Iterator[dict[str, Any]]:
+    """Branch tips as JSON-ready dicts."""
+    for tip in tips:
+        yield {"path": tip.path, "revno": tip.revno, "revision_id": tip.revision_id,
+               "committer": tip.committer, "timestamp": tip.timestamp,
+               "message": tip.message}
