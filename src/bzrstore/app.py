@@ -57,11 +57,15 @@ def build_app(settings: Settings) -> Flask:
 
     app = Flask(__name__)
     app.extensions["bzrstore"] = store
+    from .api import api
     from .listings import listings
+    from .remotes import remotes
     from .views import views
 
     app.register_blueprint(views)
+    app.register_blueprint(api)
     app.register_blueprint(listings)
+    app.register_blueprint(remotes)
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(RegistryUnavailable, _render_registry_unavailable)
     app.register_error_handler(Exception, _render_unexpected)

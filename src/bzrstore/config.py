@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 GIB = 1024**3
+MIB = 1024**2
 
 
 class ConfigError(ValueError):
@@ -61,6 +62,10 @@ OPTIONS: tuple[Option, ...] = (
            "allocations this large are returned to the OS when freed (glibc); 0 leaves malloc be"),
     Option("trusted_proxies", "BZRSTORE_TRUSTED_PROXIES", int, 0,
            "number of proxies in front whose X-Forwarded-* headers are trusted"),
+    Option("diff_timeout_seconds", "BZRSTORE_DIFF_TIMEOUT_SECONDS", float, 60.0,
+           "a diff still running after this long is ended with a message line"),
+    Option("diff_max_bytes", "BZRSTORE_DIFF_MAX_BYTES", int, 200 * MIB,
+           "a diff is ended with a message line before it grows past this size"),
     Option("dev_server", "BZRSTORE_DEV_SERVER", _parse_bool, False,
            "'bzrstore serve' uses werkzeug's development server instead of gunicorn"),
 )
@@ -81,6 +86,8 @@ class Settings:
     db_pool_size: int = 4
     mmap_threshold_bytes: int = 128 * 1024
     trusted_proxies: int = 0
+    diff_timeout_seconds: float = 60.0
+    diff_max_bytes: int = 200 * MIB
     dev_server: bool = False
 
     def __post_init__(self) -> None:
@@ -94,6 +101,9 @@ class Settings:
             raise ConfigError("cache durations must not be negative")
         if self.trusted_proxies < 0:
             raise ConfigError("BZRSTORE_TRUSTED_PROXIES must not be negative")
+        if self.diff_timeout_seconds <= 0 or self.diff_max_bytes <= 0:
+            raise ConfigError("BZRSTORE_DIFF_TIMEOUT_SECONDS and BZRSTORE_DIFF_MAX_BYTES "
+                              "must be positive")
         if self.database_url and not self.database_url.startswith(
             ("postgresql://", "postgres://")
         ):

@@ -123,6 +123,15 @@ def branch_transport(settings: Settings, target: str) -> JailedLocalTransport:
     return jailed_transport(root).clone(relpath) if relpath else jailed_transport(root)
 
 
+def set_parent_location(settings: Settings, target: str, url: str) -> None:
+    """Record ``url`` as the parent of the branch at ``<cb>/<branch>``."""
+    from breezy.controldir import ControlDir
+
+    branch = ControlDir.open_from_transport(branch_transport(settings, target)).open_branch()
+    with branch.lock_write():
+        branch.set_parent(url)
+
+
 def break_lock(settings: Settings, target: str) -> list[str]:
     """Break the locks of the branch (and its repository) at ``<cb>[/<branch>]``."""
     from breezy.controldir import ControlDir

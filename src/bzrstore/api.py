@@ -1,0 +1,71 @@
+"""The HTTP API for scripts and services: diffs and revision info between two revisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, stream_with_context, url_for
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
+
+from . import bzr
+from .app import get_store
+from .bzr import InvalidRevision, UnknownRevision
+from .errors import render_error
+from .names import InvalidName, check_codebase
+
+api = Blueprint("api", __name__)
+
+
+@api.get("/<codebase>/diff")
+def diff(codebase: str) -> Response:
+    """``text/x-diff`` from ``old`` to ``new`` (optionally only ``path``), streamed."""
+    repository, old, new = _open_revisions(codebase)
+    store = get_store()
+    path = request.args.get("path") or None
+    try:
+        chunks = bzr.write_diff(repository, old, new, path,
+                                timeout_seconds=store.settings.diff_timeout_seconds,
+                                max_bytes=store.settings.diff_max_bytes)
+    except InvalidRevision as exc:
+        raise BadRequest(str(exc)) from exc
+    except UnknownRevision as exc:
+        raise NotFound(str(exc)) from exc
+    return Response(stream_with_context(chunks), mimetype="text/x-diff")
+
+
+@api.get("/<codebase>/revision-info")
+def revision_info(codebase: str) -> Response:
+    """JSON list, newest first, of the left-hand ancestry of ``new`` not in ``old``."""
+    try:
+        repository, old, new = _open_revisions(codebase)
+    except HTTPException as exc:
+        # A JSON endpoint answers errors in JSON whatever the client's Accept says.
+        return render_error(exc, {**request.environ, "HTTP_ACCEPT": "application/json"})
+
+    def link(revid: bytes, parent: bytes) -> str:
+        return url_for("api.diff", codebase=codebase, old=parent.decode(),
+                       new=revid.decode(), _external=True)
+
+    return jsonify(bzr.revision_info(repository, old, new, link))
+
+
+def _open_revisions(codebase: str) -> tuple[Any, bytes, bytes]:
+    """The codebase's repository and the resolved ``old`` and ``new`` query parameters."""
+    try:
+        check_codebase(codebase)
+    except InvalidName as exc:
+        raise BadRequest(str(exc)) from exc
+    store = get_store()
+    if not store.registry.codebase_exists(codebase):
+        raise NotFound(f"no such codebase: {codebase}")
+    names = [request.args.get(key, "") for key in ("old", "new")]
+    if not all(names):
+        raise BadRequest("both 'old' and 'new' revision ids are required")
+    repository = bzr.open_repository(store.storage.ensure_repository(codebase))
+    try:
+        old, new = (bzr.resolve_revision(repository, name) for name in names)
+    except InvalidRevision as exc:
+        raise BadRequest(str(exc)) from exc
+    except UnknownRevision as exc:
+        raise NotFound(str(exc)) from exc
+    return repository, old, new

@@ -1,0 +1,56 @@
+"""POST /<cb>/remotes/<remote>: workers set where a branch was taken from (its parent)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from breezy import errors
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import BadRequest, NotFound
+
+from .app import get_store
+from .auth import parse_basic_auth
+from .errors import unauthorized
+from .names import InvalidName, check_campaign, check_codebase
+from .storage import set_parent_location
+
+remotes = Blueprint("remotes", __name__)
+
+# Schemes brz can pull from; a parent on the server's own filesystem is refused.
+REMOTE_SCHEMES = frozenset({"http", "https", "bzr", "bzr+ssh", "bzr+http", "bzr+https",
+                            "sftp", "ssh", "git", "git+ssh", "lp", "svn", "svn+ssh"})
+MAX_URL_CHARS = 2048
+
+
+def check_remote_url(url: str) -> str:
+    """Return ``url`` if it is a network location brz could pull from, else raise."""
+    if not url or len(url) > MAX_URL_CHARS or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise BadRequest("url must be a non-empty URL without spaces")
+    parts = urlsplit(url)
+    if parts.scheme not in REMOTE_SCHEMES:
+        raise BadRequest(f"url scheme must be one of {', '.join(sorted(REMOTE_SCHEMES))}")
+    if parts.scheme != "lp" and not parts.netloc:
+        raise BadRequest("url must name a host")
+    return url
+
+
+@remotes.post("/<codebase>/remotes/<remote>")
+def set_remote(codebase: str, remote: str) -> Response:
+    """Set the parent location of branch ``<cb>/<remote>``; workers only."""
+    store = get_store()
+    credentials = parse_basic_auth(request.environ)
+    if credentials is None or not store.authenticator.authenticate(*credentials):
+        raise unauthorized()
+    try:
+        check_codebase(codebase)
+        check_campaign(remote)
+    except InvalidName as exc:
+        raise BadRequest(str(exc)) from exc
+    url = check_remote_url(request.form.get("url", ""))
+    if not store.registry.codebase_exists(codebase):
+        raise NotFound(f"no such codebase: {codebase}")
+    try:
+        set_parent_location(store.settings, f"{codebase}/{remote}", url)
+    except errors.NotBranchError as exc:
+        raise NotFound(f"no such branch: {codebase}/{remote}") from exc
+    return jsonify({"codebase": codebase, "remote": remote, "url": url})

@@ -1,0 +1,67 @@
+"""POST /<cb>/remotes/<remote>: setting a branch's parent location."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from breezy.branch import Branch
+from webtest import TestApp
+
+from bzrstore import create_app
+from bzrstore.auth import hash_password
+from bzrstore.config import load_settings
+from bzrstore.storage import create_shared_repository
+
+URL = "https://salsa.debian.org/debian/alpha.git"
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def web(tmp_path, brz) -> TestApp:
+    app = create_app(load_settings(environ={}, data=tmp_path / "data"))
+    store = app.extensions["bzrstore"]
+    store.registry.add_codebase("alpha")
+    store.registry.add_worker("worker", hash_password("secret", rounds=4))
+    repo = store.settings.repos_dir / "alpha"
+    create_shared_repository(repo)
+    brz.run("init", repo / "upstream")
+    return TestApp(app)
+
+
+def parent(web: TestApp) -> str | None:
+    repos = web.app.extensions["bzrstore"].settings.repos_dir
+    return Branch.open(str(repos / "alpha" / "upstream")).get_parent()
+
+
+def test_worker_sets_parent(web: TestApp):
+    response = web.post("/alpha/remotes/upstream", {"url": URL}, headers=basic("worker", "secret"))
+    assert response.json == {"codebase": "alpha", "remote": "upstream", "url": URL}
+    assert parent(web) == URL
+
+
+def test_credentials_are_required(web: TestApp):
+    anonymous = web.post("/alpha/remotes/upstream", {"url": URL}, status=401)
+    assert anonymous.headers["WWW-Authenticate"] == 'Basic realm="bzrstore"'
+    web.post("/alpha/remotes/upstream", {"url": URL}, headers=basic("worker", "nope"), status=401)
+    assert parent(web) is None
+
+
+@pytest.mark.parametrize("url", ["", "file:///etc/passwd", "/srv/elsewhere", "not a url",
+                                 "https://", "ftp://example.com/x", "https://x/\nInjected"])
+def test_bad_urls_are_400(web: TestApp, url: str):
+    web.post("/alpha/remotes/upstream", {"url": url}, headers=basic("worker", "secret"),
+             status=400)
+    assert parent(web) is None
+
+
+def test_unknown_branch_or_codebase_is_404(web: TestApp):
+    auth = basic("worker", "secret")
+    web.post("/alpha/remotes/nosuch", {"url": URL}, headers=auth, status=404)
+    web.post("/gamma/remotes/upstream", {"url": URL}, headers=auth, status=404)
+    web.post("/alpha/remotes/.hidden", {"url": URL}, headers=auth, status=400)
+    repos = web.app.extensions["bzrstore"].settings.repos_dir
+    assert not (repos / "alpha" / "nosuch").exists()
