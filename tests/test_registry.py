@@ -320,3 +320,20 @@ def test_page_codebases_filters_orders_and_counts(registry):
     assert registry.page_codebases("_", limit=10, offset=0) == (["b_x"], 1)
     assert registry.page_codebases("%", limit=10, offset=0) == (["a%z"], 1)
     assert registry.page_codebases("A", limit=10, offset=0)[1] == 5  # a-1 a.2 a+3 a%z zeta
+
+
+def test_push_log_and_codebase_activity(registry):
+    from bzrstore.branches import BranchTip, Push
+
+    for name in ("alpha", "beta"):
+        registry.add_codebase(name)
+    for when, path, worker in ((10.0, "c/main", "w1"), (20.0, "c/main", "w2"),
+                               (15.0, "d/main", "w1")):
+        tip = BranchTip(path, int(when), f"rev-{when}", None, None, None)
+        registry.record_push(Push("alpha", path, 0, "null:", int(when), f"rev-{when}",
+                                  worker, when), tip)
+    activity = registry.codebase_activity(["beta", "alpha"])
+    assert [(a.name, a.branches, a.last_push_at, a.last_worker) for a in activity] == [
+        ("beta", 0, None, None), ("alpha", 2, 20.0, "w2")]
+    assert [p.pushed_at for p in registry.recent_pushes("alpha", limit=2)] == [20.0, 15.0]
+    assert [t.revno for t in registry.list_branches("alpha")] == [20, 15]

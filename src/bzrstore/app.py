@@ -57,6 +57,7 @@ def build_app(settings: Settings) -> Flask:
 
     app = Flask(__name__)
     app.extensions["bzrstore"] = store
+    from .admin import admin
     from .api import api
     from .listings import listings
     from .remotes import remotes
@@ -66,6 +67,7 @@ def build_app(settings: Settings) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(listings)
     app.register_blueprint(remotes)
+    app.register_blueprint(admin)
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(RegistryUnavailable, _render_registry_unavailable)
     app.register_error_handler(Exception, _render_unexpected)

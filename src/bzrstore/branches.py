@@ -77,6 +77,23 @@ class BranchRecords:
                        " FROM bzrstore_branch WHERE codebase = ?", (codebase,)).fetchall()
         return sorted((BranchTip(*row) for row in rows), key=lambda tip: tip.path)
 
+    def codebase_activity(self, names: list[str]) -> list[CodebaseActivity]:
+        """Branch count and last push of each of ``names``, in the same order."""
+        if not names:
+            return []
+        selected = " UNION ALL ".join("SELECT ? AS name" for _ in names)
+        query = (
+            "SELECT c.name,"
+            " (SELECT count(*) FROM bzrstore_branch b WHERE b.codebase = c.name),"
+            " (SELECT max(p.pushed_at) FROM bzrstore_push p WHERE p.codebase = c.name),"
+            " (SELECT p.worker FROM bzrstore_push p WHERE p.codebase = c.name"
+            "  ORDER BY p.pushed_at DESC LIMIT 1)"
+            f" FROM ({selected}) c"
+        )
+        with self._transaction() as run:
+            rows = {row[0]: CodebaseActivity(*row) for row in run(query, tuple(names)).fetchall()}
+        return [rows[name] for name in names]
+
     def recent_pushes(self, codebase: str | None = None, limit: int = 50) -> list[Push]:
         """The latest pushes, newest first, of one codebase or of all."""
         where, params = ("WHERE codebase = ?", (codebase,)) if codebase else ("", ())
@@ -93,3 +110,14 @@ def iter_rows(tips: list[BranchTip]) -> Iterator[dict[str, Any]]:
         yield {"path": tip.path, "revno": tip.revno, "revision_id": tip.revision_id,
                "committer": tip.committer, "timestamp": tip.timestamp,
                "message": tip.message}
+
+
+@dataclass(frozen=True)
+class CodebaseActivity:
+    """A codebase as the admin page shows it: its branches and its last push."""
+
+    name: str
+    branches: int
+    last_push_at: float | None
+    last_worker: str | None
+

@@ -1,0 +1,85 @@
+"""The admin page (admins only) and the push log as JSON."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from breezy import errors
+from flask import Blueprint, Response, jsonify, render_template, request
+from werkzeug.exceptions import BadRequest, Forbidden
+
+from .app import get_store
+from .auth import parse_basic_auth
+from .errors import unauthorized
+from .names import InvalidName
+from .storage import break_lock
+
+admin = Blueprint("admin", __name__)
+
+PAGE_SIZE = 100
+RECENT_PUSHES = 50
+MAX_PUSHES = 1000
+
+
+def _require_admin() -> str:
+    """The admin making this request: 401 without good credentials, 403 for non-admins."""
+    store = get_store()
+    credentials = parse_basic_auth(request.environ)
+    if credentials is None or not store.authenticator.authenticate(*credentials):
+        raise unauthorized()
+    if not store.registry.is_admin(credentials[0]):
+        raise Forbidden("admins only")
+    return credentials[0]
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes used by the files under ``path`` (0 if it does not exist yet)."""
+    total = 0
+    for directory, _, files in os.walk(path):
+        total += sum(os.lstat(os.path.join(directory, name)).st_size for name in files)
+    return total
+
+
+@admin.get("/admin/")
+def overview() -> Response:
+    """Codebases with size, branches and last push; workers; recent pushes."""
+    _require_admin()
+    store = get_store()
+    page = request.args.get("page", "1")
+    if not page.isdigit() or int(page) < 1:
+        raise BadRequest("page must be a positive whole number")
+    names, total = store.registry.page_codebases(request.args.get("q", ""), PAGE_SIZE,
+                                                 (int(page) - 1) * PAGE_SIZE)
+    sizes = {name: disk_usage(store.storage.codebase_dir(name)) for name in names}
+    return Response(render_template(
+        "admin.html", codebases=store.registry.codebase_activity(names), sizes=sizes,
+        total=total, page=int(page), per_page=PAGE_SIZE,
+        workers=store.registry.list_workers(),
+        pushes=store.registry.recent_pushes(limit=RECENT_PUSHES)))
+
+
+@admin.post("/admin/break-lock")
+def break_lock_action() -> Response:
+    """Break the lock of ``<cb>[/<branch>]`` left by a client that died."""
+    _require_admin()
+    if request.origin and not request.origin.startswith(request.host_url.rstrip("/")):
+        raise Forbidden("cross-site form submission refused")
+    target = request.form.get("target", "")
+    try:
+        lines = break_lock(get_store().settings, target)
+    except InvalidName as exc:
+        raise BadRequest(str(exc)) from exc
+    except errors.NotBranchError as exc:
+        raise BadRequest(f"no branch or repository at {target!r}") from exc
+    return Response(render_template("break_lock.html", target=target, lines=lines))
+
+
+@admin.get("/api/pushes")
+def pushes() -> Response:
+    """The push log as JSON, newest first: ``?codebase=`` and ``?limit=`` (at most 1000)."""
+    limit = request.args.get("limit", str(RECENT_PUSHES))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PUSHES:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_PUSHES}")
+    rows = get_store().registry.recent_pushes(request.args.get("codebase") or None, int(limit))
+    return jsonify([row.__dict__ for row in rows])
