@@ -233,7 +233,7 @@ def test_mounted_apps_are_cached_and_bounded(tmp_path):
 
 
 def test_codebase_registration_is_cached_briefly(web: TestApp):
-    dispatcher = web.app.wsgi_app
+    dispatcher = web.app.wsgi_app.app  # inside the metrics middleware
     now = [1000.0]
     dispatcher.clock = lambda: now[0]
     registry = web.app.extensions["bzrstore"].registry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import subprocess
 import sys
@@ -253,3 +254,22 @@ def test_bzrstore_serve_runs_gunicorn_with_the_packaged_config(store, tmp_path: 
         assert "Using worker: sync" in (tmp_path / "serve.log").read_text()
     finally:
         served.stop()
+
+
+def test_metrics_add_up_over_gunicorn_workers(store, brz: Brz, tmp_path: Path):
+    for _ in range(6):  # sync workers: the requests spread over both
+        assert _post_status(store.url + "/bzr/alpha/.bzr/smart", request_v3(b"hello")) == 200
+    with urllib.request.urlopen(store.url + "/metrics") as response:
+        text = response.read().decode()
+    assert response.headers["Content-Type"].startswith("text/plain")
+    hellos = re.search(
+        r'^bzrstore_smart_requests_total\{verb="hello",writable="false"\} (\S+)$', text, re.M)
+    assert hellos and float(hellos.group(1)) >= 6
+    assert re.search(r'^bzrstore_http_requests_total\{method="POST",route="smart",'
+                     r'status="200"\} ', text, re.M)
+    assert re.search(r'^bzrstore_smart_bytes_out_total \d', text, re.M)
+    work = tmp_path / "work"
+    brz.make_branch(work, revisions=1)
+    brz.run("push", "-d", work, store.writer_url("alpha/metrics/main"))
+    with urllib.request.urlopen(store.url + "/metrics") as response:
+        assert re.search(r"^bzrstore_pushes_total [1-9]", response.read().decode(), re.M)

@@ -13,6 +13,7 @@ from .config import Settings
 from .dispatch import SmartDispatcher
 from .errors import render_error
 from .memory import set_mmap_threshold
+from .metrics import Metrics, MetricsMiddleware, make_metrics
 from .pushlog import install_hook
 from .registry import Registry, RegistryUnavailable, open_registry
 from .smart import SmartAppCache, build_command_registry, make_smart_app
@@ -30,6 +31,7 @@ class Store:
     storage: Storage
     authenticator: Authenticator
     apps: SmartAppCache
+    metrics: Metrics
 
 
 def get_store() -> Store:
@@ -52,8 +54,9 @@ def build_app(settings: Settings) -> Flask:
                               settings.max_body_bytes, commands)
 
     apps = SmartAppCache(mount, settings.smart_app_cache_size)
+    metrics = make_metrics()
     store = Store(settings, registry, storage,
-                  Authenticator(registry, settings.auth_cache_seconds), apps)
+                  Authenticator(registry, settings.auth_cache_seconds), apps, metrics)
 
     app = Flask(__name__)
     app.extensions["bzrstore"] = store
@@ -71,16 +74,24 @@ def build_app(settings: Settings) -> Flask:
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(RegistryUnavailable, _render_registry_unavailable)
     app.register_error_handler(Exception, _render_unexpected)
-    app.wsgi_app = SmartDispatcher(
+    app.before_request(_label_route)
+    dispatcher = SmartDispatcher(
         app.wsgi_app, registry, storage, store.authenticator, apps, commands,
         settings.max_body_bytes, settings.campaigns, settings.codebase_cache_seconds,
+        metrics,
     )
+    app.wsgi_app = MetricsMiddleware(dispatcher, metrics)
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
     return app
+
+
+def _label_route() -> None:
+    # The rule, not the path, so that metrics have one series per endpoint.
+    request.environ["bzrstore.route"] = request.url_rule.rule if request.url_rule else "unmatched"
 
 
 def _render_http_error(exc: HTTPException):

@@ -23,6 +23,7 @@ from werkzeug.wsgi import get_input_stream
 
 from .auth import Authenticator, parse_basic_auth
 from .errors import render_error, unauthorized
+from .metrics import Metrics
 from .names import InvalidName, split_branch_path
 from .pushlog import PushContext, pushing
 from .registry import Registry, RegistryUnavailable
@@ -77,17 +78,20 @@ def parse_smart_path(environ: dict[str, Any]) -> SmartTarget:
 class _ReplayStream:
     """A body stream whose first bytes were already read (to find the verb)."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: BinaryIO, metrics: Metrics | None = None) -> None:
         self._head = head
         self._rest = rest
+        self._metrics = metrics
 
     def read(self, size: int = -1) -> bytes:
         if not self._head:
-            return self._rest.read(size)
-        if size < 0:
+            data = self._rest.read(size)
+        elif size < 0:
             data, self._head = self._head + self._rest.read(), b""
         else:
             data, self._head = self._head[:size], self._head[size:]
+        if self._metrics is not None:
+            self._metrics.smart_bytes_in.inc(len(data))
         return data
 
 
@@ -113,7 +117,7 @@ class SmartDispatcher:
     def __init__(self, fallback: Any, registry: Registry, storage: Storage,
                  authenticator: Authenticator, apps: SmartAppCache, commands: Any,
                  max_body_bytes: int, campaigns: tuple[str, ...] = (),
-                 codebase_cache_seconds: float = 0.0,
+                 codebase_cache_seconds: float = 0.0, metrics: Metrics | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.fallback = fallback
         self.registry = registry
@@ -124,6 +128,7 @@ class SmartDispatcher:
         self.max_body_bytes = max_body_bytes
         self.campaigns = frozenset(campaigns)
         self.codebase_cache_seconds = codebase_cache_seconds
+        self.metrics = metrics
         self.clock = clock
         # Codebase -> until when it is known registered with its repository on disk.
         self._ready_until: dict[str, float] = {}
@@ -131,6 +136,7 @@ class SmartDispatcher:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not environ.get("PATH_INFO", "").endswith(SMART_SUFFIX):
             return self.fallback(environ, start_response)
+        environ["bzrstore.route"] = "smart"
         try:
             return self._serve(environ, start_response)
         except HTTPException as exc:
@@ -154,7 +160,10 @@ class SmartDispatcher:
         except RequestEntityTooLarge as exc:
             raise RequestEntityTooLarge(f"request body over {self.max_body_bytes} bytes") from exc
         worker = self._authorize(environ, verb)
-        environ[LIMITED_INPUT_KEY] = _ReplayStream(head, stream)
+        if self.metrics is not None:
+            self.metrics.smart_requests.labels((verb or b"?").decode("ascii", "replace"),
+                                               str(worker is not None).lower()).inc()
+        environ[LIMITED_INPUT_KEY] = _ReplayStream(head, stream, self.metrics)
         environ["breezy.relpath"] = target.relpath
         environ["bzrstore.verb"] = verb
         if not known:
@@ -165,7 +174,7 @@ class SmartDispatcher:
             self.storage.ensure_parents(target.codebase, target.segments)
         app = self.apps.get(target.codebase, True)
         with pushing(PushContext(self.registry, target.codebase, app.backing_transport.base,
-                                 worker)):
+                                 worker, self.metrics)):
             return app(environ, start_response)
 
     def _remember_ready(self, codebase: str) -> None:

@@ -47,3 +47,27 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 
 # Request line and header limits stay at gunicorn's defaults; the body limit is
 # the app's (BZRSTORE_MAX_BODY_BYTES), matched by nginx's client_max_body_size.
+
+# Metrics from every worker: prometheus-client writes each worker's values to
+# files in this directory and /metrics adds them up. It must be set before any
+# worker imports prometheus_client, hence here, in the arbiter.
+_own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _own_metrics_dir:
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bzrstore-metrics-")
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges (its counters stay in the sums)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory made above (an operator's own is left alone)."""
+    if _own_metrics_dir:
+        import shutil
+
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

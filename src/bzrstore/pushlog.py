@@ -15,6 +15,7 @@ from breezy.branch import Branch
 from breezy.revision import NULL_REVISION
 
 from .branches import BranchRecords, BranchTip, Push
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class PushContext:
     codebase: str
     root_url: str  # the codebase's chroot URL: branch bases are below it
     worker: str | None
+    metrics: Metrics | None = None
 
 
 _current: ContextVar[PushContext | None] = ContextVar("bzrstore_push", default=None)
@@ -61,6 +63,8 @@ def record_tip_change(params: Any) -> None:
     tip = BranchTip(path, params.new_revno, new_revid, *_describe(params))
     push = Push(context.codebase, path, params.old_revno, params.old_revid.decode(),
                 params.new_revno, new_revid, context.worker, time.time())
+    if context.metrics is not None:
+        context.metrics.pushes.inc()
     try:
         context.records.record_push(push, tip)
     except Exception:  # the push itself succeeded: never fail it for the log's sake

@@ -22,6 +22,13 @@ def health() -> Response:
     return Response("ok\n", mimetype="text/plain")
 
 
+@views.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format (summed over gunicorn workers in multiprocess mode)."""
+    body, content_type = get_store().metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
 @views.get("/ready")
 def ready() -> Response:
     """Readiness: the registry answers and the repositories directory is usable."""
