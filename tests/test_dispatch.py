@@ -247,3 +247,12 @@ def test_codebase_registration_is_cached_briefly(web: TestApp):
     # An unknown codebase is never remembered: registering it takes effect at once.
     registry.add_codebase("alpha")
     assert web.post(SMART, request_v3(b"hello"), headers=HEADERS).status_int == 200
+
+
+def test_smart_metrics_label_only_known_verbs(web: TestApp):
+    web.post(SMART, request_v3(b"hello"), headers=HEADERS)
+    web.post(SMART, request_v3(b"Made-Up-Verb-%d" % 1), headers=HEADERS)
+    text = web.get("/metrics").text
+    assert 'bzrstore_smart_requests_total{verb="hello",writable="false"} 1.0' in text
+    assert 'bzrstore_smart_requests_total{verb="unknown",writable="false"} 1.0' in text
+    assert "Made-Up" not in text

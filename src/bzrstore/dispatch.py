@@ -125,6 +125,7 @@ class SmartDispatcher:
         self.authenticator = authenticator
         self.apps = apps
         self.commands = commands
+        self.known_verbs = frozenset(commands.keys())
         self.max_body_bytes = max_body_bytes
         self.campaigns = frozenset(campaigns)
         self.codebase_cache_seconds = codebase_cache_seconds
@@ -161,8 +162,8 @@ class SmartDispatcher:
             raise RequestEntityTooLarge(f"request body over {self.max_body_bytes} bytes") from exc
         worker = self._authorize(environ, verb)
         if self.metrics is not None:
-            self.metrics.smart_requests.labels((verb or b"?").decode("ascii", "replace"),
-                                               str(worker is not None).lower()).inc()
+            label = verb.decode() if verb in self.known_verbs else "unknown"
+            self.metrics.count_smart(label, worker is not None)
         environ[LIMITED_INPUT_KEY] = _ReplayStream(head, stream, self.metrics)
         environ["breezy.relpath"] = target.relpath
         environ["bzrstore.verb"] = verb
