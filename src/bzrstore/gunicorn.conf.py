@@ -57,11 +57,13 @@ if _own_metrics_dir:
 
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bzrstore-metrics-")
 
+# Imported here, after the variable, and not inside child_exit: that hook runs in a
+# signal handler, which must not be the one to import a module.
+from prometheus_client import multiprocess  # noqa: E402
+
 
 def child_exit(server, worker):
     """Drop a dead worker's live gauges (its counters stay in the sums)."""
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)
 
 
