@@ -6,7 +6,6 @@ import re
 
 CODEBASE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]{0,99}")
 CAMPAIGN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-ROLE_RE = CAMPAIGN_RE
 # Worker names end up in Basic credentials (no ':') and in logs (no spaces or controls).
 WORKER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
 RESERVED_NAMES = frozenset({"bzr", "health", "ready", "metrics", "admin", "static", "api"})
