@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -88,6 +89,11 @@ def registry(settings: Settings) -> Iterator[Registry]:
 # --- end to end: bzrstore under a real gunicorn, and the real brz client -------------
 
 WORKER = ("worker", "secret")
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    """An HTTP Basic ``Authorization`` header."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 E2E_CODEBASES = ("alpha",)
 
 

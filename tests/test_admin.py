@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from breezy.branch import Branch
+from conftest import basic
 from webtest import TestApp
 
 from bzrstore import create_app
@@ -13,11 +12,6 @@ from bzrstore.auth import hash_password
 from bzrstore.branches import BranchTip, Push
 from bzrstore.config import load_settings
 from bzrstore.storage import create_shared_repository
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
 
 ADMIN = basic("boss", "secret")
 

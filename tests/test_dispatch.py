@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
+from conftest import basic
 from webtest import TestApp
 
 from bzrstore import create_app
@@ -17,9 +16,8 @@ SMART = "/bzr/alpha/.bzr/smart"
 HEADERS = {"Content-Type": "application/octet-stream"}
 
 
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {**HEADERS, "Authorization": f"Basic {token}"}
+def smart_headers(user: str, password: str) -> dict[str, str]:
+    return {**HEADERS, **basic(user, password)}
 
 
 @pytest.fixture
@@ -99,7 +97,7 @@ def test_get_on_smart_url_is_405(web: TestApp):
 def test_body_over_the_limit_is_413(web: TestApp, repos):
     before = tree_snapshot(repos)
     body = request_v3(b"put", b"big", b"", body=b"x" * 5000)
-    response = web.post(SMART, body, headers=basic("worker", "secret"), expect_errors=True)
+    response = web.post(SMART, body, headers=smart_headers("worker", "secret"), expect_errors=True)
     assert response.status_int == 413
     assert tree_snapshot(repos) == before
 
@@ -123,15 +121,15 @@ def test_anonymous_write_verb_gets_basic_challenge(web: TestApp, repos):
 
 def test_worker_may_write(web: TestApp, repos):
     response = web.post(SMART, request_v3(b"mkdir", b"newdir", b""),
-                        headers=basic("worker", "secret"))
+                        headers=smart_headers("worker", "secret"))
     assert response.status_int == 200
     assert (repos / "alpha" / "newdir").is_dir()
 
 
 def test_wrong_password_and_unknown_user_look_the_same(web: TestApp):
-    wrong = web.post(SMART, request_v3(b"hello"), headers=basic("worker", "nope"),
+    wrong = web.post(SMART, request_v3(b"hello"), headers=smart_headers("worker", "nope"),
                      expect_errors=True)
-    unknown = web.post(SMART, request_v3(b"hello"), headers=basic("nobody", "nope"),
+    unknown = web.post(SMART, request_v3(b"hello"), headers=smart_headers("nobody", "nope"),
                        expect_errors=True)
     assert wrong.status_int == unknown.status_int == 401
     assert wrong.body == unknown.body
@@ -179,7 +177,7 @@ def test_symlink_planted_in_repository_is_not_followed(web: TestApp, repos, tmp_
         assert b"outside secret" not in response.body
         assert b"NoSuchFile" in response.body
     response = web.post(SMART, request_v3(b"put", b"dirlink/new", b"", body=b"data"),
-                        headers=basic("worker", "secret"))
+                        headers=smart_headers("worker", "secret"))
     assert not (tmp_path / "new").exists()
 
 
@@ -188,7 +186,7 @@ def test_push_parents_are_created_only_for_writers(web: TestApp, repos):
                       b"False", b"", b"", b"", b"False", b"False")
     web.post("/bzr/alpha/camp/main/.bzr/smart", init, headers=HEADERS, expect_errors=True)
     assert not (repos / "alpha" / "camp").exists()
-    web.post("/bzr/alpha/camp/main/.bzr/smart", init, headers=basic("worker", "secret"))
+    web.post("/bzr/alpha/camp/main/.bzr/smart", init, headers=smart_headers("worker", "secret"))
     assert (repos / "alpha" / "camp").is_dir()
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from breezy.branch import Branch
+from conftest import basic
 from webtest import TestApp
 
 from bzrstore import create_app
@@ -15,9 +14,6 @@ from bzrstore.storage import create_shared_repository
 
 URL = "https://salsa.debian.org/debian/alpha.git"
 
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 @pytest.fixture

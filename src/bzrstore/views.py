@@ -1,14 +1,15 @@
-"""HTTP views other than the smart protocol: health, readiness, read-only control files."""
+"""HTTP views other than the smart protocol: health, readiness, OpenAPI, control files."""
 
 from __future__ import annotations
 
 import os
 
-from flask import Blueprint, Response, send_file
+from flask import Blueprint, Response, jsonify, send_file
 from werkzeug.exceptions import BadRequest, NotFound
 
 from .app import get_store
 from .names import InvalidName, check_segment, split_branch_path
+from .openapi import build_document
 from .registry import RegistryUnavailable
 
 views = Blueprint("views", __name__)
@@ -27,6 +28,12 @@ def metrics() -> Response:
     """Prometheus text format (summed over gunicorn workers in multiprocess mode)."""
     body, content_type = get_store().metrics.exposition()
     return Response(body, content_type=content_type)
+
+
+@views.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI document of every endpoint but the smart protocol."""
+    return jsonify(build_document())
 
 
 @views.get("/ready")

@@ -1,0 +1,242 @@
+"""The OpenAPI 3.1 document of every endpoint other than the smart protocol."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from .admin import MAX_PUSHES, RECENT_PUSHES
+from .listings import PAGE_SIZE
+
+TEXT = "text/plain"
+JSON = "application/json"
+HTML = "text/html"
+
+
+def _schema(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _body(description: str, *types: str, schema: dict[str, Any] | None = None
+          ) -> dict[str, Any]:
+    """A response whose body comes in ``types``; JSON ones are described by ``schema``."""
+    content = {kind: ({"schema": schema} if kind == JSON and schema else {}) for kind in types}
+    return {"description": description, "content": content}
+
+
+def _error(description: str) -> dict[str, Any]:
+    """An error: one line of text, or ``{"error", "status"}`` when the client asks for JSON."""
+    return _body(description, TEXT, JSON, schema=_schema("Error"))
+
+
+def _param(name: str, where: str, description: str, required: bool = False,
+           **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required or where == "path",
+            "description": description, "schema": {"type": "string", **schema}}
+
+
+CODEBASE = _param("codebase", "path", "A registered codebase.")
+LISTED_AS = (HTML, JSON, TEXT)
+NEGOTIATED = "HTML, JSON or one name per line, chosen by `Accept` (`Vary: Accept`)."
+BASIC = [{"basic": []}]
+UNAUTHORIZED = {"401": {**_error("No or wrong credentials."),
+                        "headers": {"WWW-Authenticate": {
+                            "description": 'Always `Basic realm="bzrstore"`.',
+                            "schema": {"type": "string"}}}}}
+LISTING_PARAMS = [
+    _param("q", "query", "Only names containing this text."),
+    _param("page", "query", f"Page number, {PAGE_SIZE} names a page.", pattern="^[1-9][0-9]*$"),
+]
+REVISIONS = [
+    _param("old", "query", "Revision id to start from; `null:` is the empty tree.", True),
+    _param("new", "query", "Revision id to end at. A `+` decoded as a space is accepted.", True),
+]
+
+
+def _codebases_listing() -> dict[str, Any]:
+    return {"get": {
+        "summary": "Registered codebases",
+        "description": f"{NEGOTIATED} Text lists every match; HTML and JSON are paged.",
+        "parameters": LISTING_PARAMS,
+        "responses": {
+            "200": _body("A page of codebase names.", *LISTED_AS,
+                         schema=_schema("CodebaseListing")),
+            "400": _error("`page` is not a positive whole number."),
+            "406": _error("None of HTML, JSON or text is acceptable."),
+        }}}
+
+
+PATHS: dict[str, Any] = {
+    "/": _codebases_listing(),
+    "/bzr/": _codebases_listing(),
+    "/bzr/{codebase}/": {"get": {
+        "summary": "Branches of a codebase, as last pushed through the store",
+        "description": NEGOTIATED.replace("one name", "path, revno and tip"),
+        "parameters": [CODEBASE],
+        "responses": {
+            "200": _body("The branches.", *LISTED_AS, schema=_schema("BranchListing")),
+            "400": _error("Invalid codebase name."),
+            "404": _error("No such codebase."),
+            "406": _error("None of HTML, JSON or text is acceptable."),
+        }}},
+    "/repositories": {"get": {
+        "summary": "Every codebase name",
+        "responses": {"200": _body("The names, sorted.", JSON, schema={
+            "type": "array", "items": {"type": "string"}})}}},
+    "/{codebase}/diff": {"get": {
+        "summary": "Unified diff between two revisions, streamed",
+        "description": "Equal to `brz diff -r revid:OLD..revid:NEW` but for header times. "
+                       "A diff that exceeds the configured time or size ends with a line "
+                       "saying so.",
+        "parameters": [CODEBASE, *REVISIONS,
+                       _param("path", "query", "Only this file or directory.")],
+        "responses": {
+            "200": _body("The diff; empty when `old` equals `new`.", "text/x-diff"),
+            "400": _error("A parameter is missing or malformed, or the codebase name is invalid."),
+            "404": _error("Unknown codebase, revision or path."),
+        }}},
+    "/{codebase}/revision-info": {"get": {
+        "summary": "Revisions between two revisions, newest first",
+        "description": "The left-hand ancestry of `new` that is not in `old`. "
+                       "Errors are always JSON.",
+        "parameters": [CODEBASE, *REVISIONS],
+        "responses": {
+            "200": _body("The revisions.", JSON, schema={
+                "type": "array", "items": _schema("RevisionInfo")}),
+            "400": _body("A parameter is missing or malformed.", JSON, schema=_schema("Error")),
+            "404": _body("Unknown codebase or revision.", JSON, schema=_schema("Error")),
+        }}},
+    "/{codebase}/remotes/{remote}": {"post": {
+        "summary": "Set the parent location of branch `<codebase>/<remote>`",
+        "security": BASIC,
+        "parameters": [CODEBASE, _param("remote", "path", "The branch below the codebase.")],
+        "requestBody": {"required": True, "content": {
+            "application/x-www-form-urlencoded": {"schema": {
+                "type": "object", "required": ["url"],
+                "properties": {"url": {"type": "string", "format": "uri"}}}}}},
+        "responses": {
+            "200": _body("The parent location was set.", JSON, schema=_schema("Remote")),
+            "400": _error("Invalid name, or `url` is not a URL brz could pull from."),
+            **UNAUTHORIZED,
+            "404": _error("No such codebase or branch."),
+        }}},
+    "/bzr/{branch}/.bzr/{file}": {"get": {
+        "summary": "A control file, read over plain HTTP (brz's fallback without smart)",
+        "description": "`branch` and `file` may each span several path segments.",
+        "parameters": [_param("branch", "path", "`<codebase>[/<path>…]`."),
+                       _param("file", "path", "Path below `.bzr/`.")],
+        "responses": {
+            "200": _body("The file.", "application/octet-stream"),
+            "400": _error("An invalid name."),
+            "404": _error("No such codebase or file."),
+        }}},
+    "/api/pushes": {"get": {
+        "summary": "The push log, newest first",
+        "parameters": [
+            _param("codebase", "query", "Only this codebase."),
+            _param("limit", "query", f"At most this many (default {RECENT_PUSHES}, "
+                   f"at most {MAX_PUSHES}).", pattern="^[0-9]+$"),
+        ],
+        "responses": {
+            "200": _body("Pushes.", JSON, schema={"type": "array", "items": _schema("Push")}),
+            "400": _error(f"`limit` is not a whole number from 1 to {MAX_PUSHES}."),
+        }}},
+    "/admin/": {"get": {
+        "summary": "The admin page (admins only)",
+        "security": BASIC,
+        "parameters": LISTING_PARAMS,
+        "responses": {
+            "200": _body("Codebases with size and last push, workers, recent pushes.", HTML),
+            "400": _error("`page` is not a positive whole number."),
+            **UNAUTHORIZED,
+            "403": _error("The worker is not an admin."),
+        }}},
+    "/admin/break-lock": {"post": {
+        "summary": "Break a stale lock of a repository or branch (admins only)",
+        "security": BASIC,
+        "requestBody": {"required": True, "content": {
+            "application/x-www-form-urlencoded": {"schema": {
+                "type": "object", "required": ["target"],
+                "properties": {"target": {"type": "string",
+                                          "description": "`<codebase>[/<branch>]`"}}}}}},
+        "responses": {
+            "200": _body("What was broken.", HTML),
+            "400": _error("Invalid target, or no branch or repository there."),
+            **UNAUTHORIZED,
+            "403": _error("Not an admin, or a cross-site form submission."),
+        }}},
+    "/health": {"get": {
+        "summary": "Liveness", "responses": {"200": _body("`ok`", TEXT)}}},
+    "/ready": {"get": {
+        "summary": "Readiness: the registry and the storage answer",
+        "responses": {"200": _body("`ready`", TEXT),
+                      "503": _body("Which of the two is unavailable.", TEXT)}}},
+    "/metrics": {"get": {
+        "summary": "Prometheus metrics, summed over gunicorn workers",
+        "responses": {"200": _body("Prometheus text exposition format.", TEXT)}}},
+    "/openapi.json": {"get": {
+        "summary": "This document",
+        "responses": {"200": _body("OpenAPI 3.1.", JSON, schema={"type": "object"})}}},
+}
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error", "status"], "properties": {
+        "error": {"type": "string"}, "status": {"type": "integer"}}},
+    "CodebaseListing": {
+        "type": "object", "required": ["codebases", "total", "page", "per_page"],
+        "properties": {"codebases": {"type": "array", "items": {"type": "string"}},
+                       "total": {"type": "integer"}, "page": {"type": "integer"},
+                       "per_page": {"type": "integer"}}},
+    "BranchListing": {
+        "type": "object", "required": ["codebase", "branches"],
+        "properties": {"codebase": {"type": "string"},
+                       "branches": {"type": "array", "items": _schema("Branch")}}},
+    "Branch": {
+        "type": "object",
+        "required": ["path", "revno", "revision_id", "committer", "timestamp", "message"],
+        "properties": {"path": {"type": "string"}, "revno": {"type": "integer"},
+                       "revision_id": {"type": "string"}, "committer": _NULLABLE_STRING,
+                       "timestamp": {"type": ["number", "null"],
+                                     "description": "POSIX time of the tip's commit"},
+                       "message": _NULLABLE_STRING}},
+    "RevisionInfo": {
+        "type": "object",
+        "description": "Both spellings of the id are given: Janitor's readers differ.",
+        "required": ["revision-id", "revision_id", "message", "link", "commit_id"],
+        "properties": {"revision-id": {"type": "string"}, "revision_id": {"type": "string"},
+                       "message": {"type": "string"},
+                       "link": {"type": ["string", "null"], "format": "uri",
+                                "description": "This revision's diff against its left parent"},
+                       "commit_id": {"type": "null"}}},
+    "Remote": {"type": "object", "required": ["codebase", "remote", "url"], "properties": {
+        "codebase": {"type": "string"}, "remote": {"type": "string"},
+        "url": {"type": "string"}}},
+    "Push": {
+        "type": "object",
+        "required": ["codebase", "path", "old_revno", "old_revision_id", "new_revno",
+                     "new_revision_id", "worker", "pushed_at"],
+        "properties": {"codebase": {"type": "string"}, "path": {"type": "string"},
+                       "old_revno": {"type": "integer"}, "old_revision_id": {"type": "string"},
+                       "new_revno": {"type": "integer"}, "new_revision_id": {"type": "string"},
+                       "worker": _NULLABLE_STRING, "pushed_at": {"type": "number"}}},
+}
+
+
+def build_document() -> dict[str, Any]:
+    """The OpenAPI document served at ``/openapi.json``."""
+    try:
+        package_version = version("bzrstore")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        package_version = "unknown"
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "bzrstore", "version": package_version,
+                 "description": "A Bazaar repository store. Branches themselves are served "
+                                "over the Bazaar smart protocol at `POST …/.bzr/smart`, "
+                                "which is not described here."},
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "basic": {"type": "http", "scheme": "basic",
+                      "description": "A worker's name and password."}}},
+    }
