@@ -14,6 +14,7 @@ from .dispatch import SmartDispatcher
 from .errors import render_error
 from .memory import set_mmap_threshold
 from .metrics import Metrics, MetricsMiddleware, make_metrics
+from .proxies import TrustedProxyFix
 from .pushlog import install_hook
 from .registry import Registry, RegistryUnavailable, open_registry
 from .smart import SmartAppCache, build_command_registry, make_smart_app
@@ -82,10 +83,7 @@ def build_app(settings: Settings) -> Flask:
     )
     app.wsgi_app = MetricsMiddleware(dispatcher, metrics)
     if settings.trusted_proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, settings.trusted_proxies)
     return app
 
 

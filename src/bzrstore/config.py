@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -60,8 +61,9 @@ OPTIONS: tuple[Option, ...] = (
            "PostgreSQL connections per process (the pool's maximum)"),
     Option("mmap_threshold_bytes", "BZRSTORE_MMAP_THRESHOLD_BYTES", int, 128 * 1024,
            "allocations this large are returned to the OS when freed (glibc); 0 leaves malloc be"),
-    Option("trusted_proxies", "BZRSTORE_TRUSTED_PROXIES", int, 0,
-           "number of proxies in front whose X-Forwarded-* headers are trusted"),
+    Option("trusted_proxies", "BZRSTORE_TRUSTED_PROXIES", _parse_list, (),
+           "comma-separated addresses or networks of the proxy in front (e.g. 127.0.0.1);"
+           " X-Forwarded-* is honoured only from these, and ignored when empty"),
     Option("diff_timeout_seconds", "BZRSTORE_DIFF_TIMEOUT_SECONDS", float, 60.0,
            "a diff still running after this long is ended with a message line"),
     Option("diff_max_bytes", "BZRSTORE_DIFF_MAX_BYTES", int, 200 * MIB,
@@ -85,7 +87,7 @@ class Settings:
     smart_app_cache_size: int = 256
     db_pool_size: int = 4
     mmap_threshold_bytes: int = 128 * 1024
-    trusted_proxies: int = 0
+    trusted_proxies: tuple[str, ...] = ()
     diff_timeout_seconds: float = 60.0
     diff_max_bytes: int = 200 * MIB
     dev_server: bool = False
@@ -99,8 +101,11 @@ class Settings:
             raise ConfigError("BZRSTORE_DB_POOL_SIZE must be at least 1")
         if self.auth_cache_seconds < 0 or self.codebase_cache_seconds < 0:
             raise ConfigError("cache durations must not be negative")
-        if self.trusted_proxies < 0:
-            raise ConfigError("BZRSTORE_TRUSTED_PROXIES must not be negative")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"BZRSTORE_TRUSTED_PROXIES: {exc}") from exc
         if self.diff_timeout_seconds <= 0 or self.diff_max_bytes <= 0:
             raise ConfigError("BZRSTORE_DIFF_TIMEOUT_SECONDS and BZRSTORE_DIFF_MAX_BYTES "
                               "must be positive")
@@ -149,9 +154,9 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         if key not in known:
             raise ConfigError(f"unknown setting {key!r} in {path}")
         values[key] = _parse(known[key], value) if isinstance(value, str) else value
-    if "campaigns" in values:
-        values["campaigns"] = tuple(values["campaigns"])
-    return values
+    # TOML arrays arrive as lists; the settings hold tuples.
+    return {key: tuple(value) if isinstance(value, list) else value
+            for key, value in values.items()}
 
 
 def _parse(option: Option, raw: str) -> Any:
