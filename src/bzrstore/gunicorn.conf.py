@@ -21,10 +21,13 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 # process's memory and Breezy's caches); one keeps the class asked for above.
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 
-# A clone or push of a large repository is one long request: the timeout is the
-# longest a worker may go without notifying the arbiter, and Breezy's protocol
-# notifies only between requests, so it must cover the longest single RPC.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "900"))
+# A clone or push of a large repository is one long request. A sync worker tells
+# the arbiter it is alive only between requests, so bzrstore's smart app does it
+# while request or response bytes move (post_worker_init below, liveness.py): the
+# timeout is how long a worker may move no byte at all before it is killed as
+# stuck. It must still cover the longest pause inside one request: Breezy
+# committing a pushed stream (and repacking) at its end.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))
 # On reload or stop, let a running push finish before its worker is killed.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "300"))
 # brz opens a new connection per request over plain http; keep-alive still helps gthread.
@@ -60,6 +63,13 @@ if _own_metrics_dir:
 # Imported here, after the variable, and not inside child_exit: that hook runs in a
 # signal handler, which must not be the one to import a module.
 from prometheus_client import multiprocess  # noqa: E402
+
+
+def post_worker_init(worker):
+    """Give each request the worker's heartbeat (see the timeout above)."""
+    from bzrstore.liveness import HeartbeatMiddleware
+
+    worker.wsgi = HeartbeatMiddleware(worker.wsgi, worker.notify)
 
 
 def child_exit(server, worker):

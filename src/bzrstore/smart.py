@@ -19,6 +19,7 @@ from breezy.transport.readonly import ReadonlyTransportDecorator
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
+from .liveness import heartbeat_of
 from .storage import jailed_transport
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,9 @@ def build_command_registry() -> Registry:
 class _ResponseWriter:
     """Buffers a small response; streams a large one straight to the socket."""
 
-    def __init__(self, start_response: StartResponse) -> None:
+    def __init__(self, start_response: StartResponse, heartbeat: Callable[[], None]) -> None:
         self._start_response = start_response
+        self._heartbeat = heartbeat
         self._write: Callable[[bytes], object] | None = None
         self._buffer: list[bytes] = []
         self._buffered = 0
@@ -106,6 +108,7 @@ class _ResponseWriter:
             )
             data, self._buffer = b"".join(self._buffer), []
         self._write(data)
+        self._heartbeat()
 
     def finish(self, complete: bool) -> Iterable[bytes]:
         """Return the WSGI body: what is still buffered, or Breezy's incomplete-request error."""
@@ -158,11 +161,13 @@ class StreamingSmartApp(SmartWSGIApp):
             start_response("405 Method Not Allowed", [("Allow", "POST")])
             return [b"smart requests are POSTed\n"]
         transport, rcp = self._request_transport(environ["breezy.relpath"])
-        writer = _ResponseWriter(start_response)
+        heartbeat = heartbeat_of(environ)
+        writer = _ResponseWriter(start_response, heartbeat)
         server_protocol = None
         pending = b""
         try:
             for chunk in iter_request_body(environ, self.max_body_bytes):
+                heartbeat()
                 if server_protocol is None:
                     # The protocol version is known once the first line is in.
                     pending += chunk
