@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -218,6 +219,25 @@ def _put_quietly(writer: _QueueWriter, item: Any) -> None:
         pass
 
 
+def _lefthand_down_to(graph: Any, new_revid: bytes, old_revid: bytes) -> list[bytes] | None:
+    """The left-hand ancestry of NEW down to, not including, OLD; None when OLD is not on it.
+
+    Every revision above OLD on that line descends from OLD, so none is in its ancestry:
+    the common case (OLD an earlier tip of the same branch) needs no graph search.
+    """
+    revids: list[bytes] = []
+    revid = new_revid
+    while revid != old_revid:
+        if revid == NULL_REVISION:
+            return None
+        parents = graph.get_parent_map([revid]).get(revid)
+        if parents is None:  # a ghost: leave it to the graph search
+            return None
+        revids.append(revid)
+        revid = parents[0] if parents else NULL_REVISION
+    return revids
+
+
 def revision_info(repository: Any, old_revid: bytes, new_revid: bytes,
                   link: Callable[[bytes, bytes], str | None] | None = None
                   ) -> list[dict[str, Any]]:
@@ -229,13 +249,12 @@ def revision_info(repository: Any, old_revid: bytes, new_revid: bytes,
         return []
     with repository.lock_read():
         graph = repository.get_graph()
-        unique = graph.find_unique_ancestors(new_revid, [old_revid])
-        revids: list[bytes] = []
-        for revid in graph.iter_lefthand_ancestry(new_revid, [NULL_REVISION]):
+        revids = _lefthand_down_to(graph, new_revid, old_revid)
+        if revids is None:  # OLD is off the left-hand line: a merged or unrelated revision
+            unique = graph.find_unique_ancestors(new_revid, [old_revid])
             # Ancestry of OLD is closed under parents: the first one in it ends the walk.
-            if revid not in unique:
-                break
-            revids.append(revid)
+            revids = list(itertools.takewhile(
+                unique.__contains__, graph.iter_lefthand_ancestry(new_revid, [NULL_REVISION])))
         revisions = dict(zip(revids, repository.get_revisions(revids), strict=True))
     entries = []
     for revid in revids:

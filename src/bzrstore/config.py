@@ -59,7 +59,7 @@ OPTIONS: tuple[Option, ...] = (
            "mounted smart-server apps kept per process, one per (codebase, writable)"),
     Option("db_pool_size", "BZRSTORE_DB_POOL_SIZE", int, 4,
            "PostgreSQL connections per process (the pool's maximum)"),
-    Option("mmap_threshold_bytes", "BZRSTORE_MMAP_THRESHOLD_BYTES", int, 128 * 1024,
+    Option("mmap_threshold_bytes", "BZRSTORE_MMAP_THRESHOLD_BYTES", int, 1024**2,
            "allocations this large are returned to the OS when freed (glibc); 0 leaves malloc be"),
     Option("trusted_proxies", "BZRSTORE_TRUSTED_PROXIES", _parse_list, (),
            "comma-separated addresses or networks of the proxy in front (e.g. 127.0.0.1);"
@@ -86,7 +86,7 @@ class Settings:
     codebase_cache_seconds: float = 10.0
     smart_app_cache_size: int = 256
     db_pool_size: int = 4
-    mmap_threshold_bytes: int = 128 * 1024
+    mmap_threshold_bytes: int = 1024**2
     trusted_proxies: tuple[str, ...] = ()
     diff_timeout_seconds: float = 60.0
     diff_max_bytes: int = 200 * MIB
