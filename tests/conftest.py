@@ -94,6 +94,8 @@ WORKER = ("worker", "secret")
 def basic(user: str, password: str) -> dict[str, str]:
     """An HTTP Basic ``Authorization`` header."""
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
 E2E_CODEBASES = ("alpha",)
 
 
