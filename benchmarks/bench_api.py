@@ -22,21 +22,19 @@ import http.client
 import importlib.util
 import json
 import re
-import secrets
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from bench_store import BIN, DEFAULT_TOOLS, HERE, clean_environ, timestamp
 
@@ -57,16 +55,17 @@ WARMUP = 10
 TIMESTAMP = re.compile(rb"^((?:---|\+\+\+) [^\t\n]*)\t[^\n]*$", re.MULTILINE)
 
 
-def load_servers() -> ModuleType:
-    """tests/servers.py, the project's gunicorn-on-port-0 and brz helpers."""
-    spec = importlib.util.spec_from_file_location("servers", ROOT / "tests" / "servers.py")
+def load_test_module(name: str) -> ModuleType:
+    """A helper module of tests/ (``servers``: gunicorn on port 0 and brz; ``postgres``)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["servers"] = module  # its dataclasses look their module up there
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
-servers = load_servers()
+servers = load_test_module("servers")
+postgres = load_test_module("postgres")
 
 
 # ------------------------------------------------------------------------- figures
@@ -184,29 +183,6 @@ def register(data: Path, names: list[str], database_url: str = "") -> None:
             registry.add_codebase(name)
     finally:
         registry.close()
-
-
-def url_with_search_path(url: str, schema: str) -> str:
-    """``url`` with libpq options that make ``schema`` the only schema searched."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
-    query.append(("options", f"-csearch_path={schema}"))
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
-
-
-@contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    """A URL whose search_path is a fresh schema, dropped afterwards (as tests/conftest.py)."""
-    import psycopg
-
-    schema = f"bench_{secrets.token_hex(6)}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield url_with_search_path(url, schema)
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 # ------------------------------------------------------------------------- processes
@@ -388,7 +364,7 @@ def run(args: argparse.Namespace, workdir: Path, stack: ExitStack) -> Report:
     backends = {"sqlite": start_server(workdir, "sqlite", data)}
     stack.callback(backends["sqlite"].stop)
     if args.postgres_url:
-        url = stack.enter_context(postgres_schema(args.postgres_url))
+        url = stack.enter_context(postgres.postgres_schema(args.postgres_url))
         t0 = time.perf_counter()
         register(data, names, url)
         report.setup["register_postgres_seconds"] = round(time.perf_counter() - t0, 1)

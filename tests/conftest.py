@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import base64
 import os
-import secrets
 import subprocess
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
+from postgres import postgres_schema
 
 from bzrstore.config import Settings, load_settings
 from bzrstore.registry import Registry, open_registry
@@ -23,14 +22,6 @@ from servers import BIN, Brz, Gunicorn
 POSTGRES_URL_ENV = "BZRSTORE_TEST_POSTGRES_URL"
 
 
-def url_with_search_path(url: str, schema: str) -> str:
-    """``url`` with libpq options that make ``schema`` the only schema searched."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
-    query.append(("options", f"-csearch_path={schema}"))
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
-
-
 @pytest.fixture
 def postgres_url() -> str:
     """The PostgreSQL server URL the tests may use, or skip."""
@@ -38,21 +29,6 @@ def postgres_url() -> str:
     if not url:
         pytest.skip(f"{POSTGRES_URL_ENV} is not set: PostgreSQL tests skipped")
     return url
-
-
-@contextmanager
-def postgres_schema(postgres_url: str) -> Iterator[str]:
-    """A URL whose search_path is a fresh schema, dropped afterwards."""
-    import psycopg
-
-    schema = f"t_{secrets.token_hex(8)}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield url_with_search_path(postgres_url, schema)
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture

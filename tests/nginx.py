@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from servers import ROOT, Brz
+from servers import ROOT, Brz, stop_group
 
 NGINX = Path(os.environ.get("BZRSTORE_TEST_NGINX")
              or shutil.which("nginx") or "/usr/sbin/nginx")
@@ -241,14 +241,7 @@ class Nginx:
 
     def stop(self) -> None:
         """Stop nginx (at once: SIGTERM) and wait for it."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_group(self.proc)
 
 
 # --- a large push and clone: building the branch, watching the workers' memory ------

@@ -22,8 +22,9 @@ import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
 from breezy.revision import NULL_REVISION
-from conftest import POSTGRES_URL_ENV, WORKER, postgres_schema, run_cli
+from conftest import POSTGRES_URL_ENV, WORKER, run_cli
 from nginx import CLUSTER_SITE, NGINX, Nginx, free_port, tls_context, trusting_brz
+from postgres import postgres_schema
 
 from bzrstore.ring import Ring
 from servers import BIN, ROOT, Brz, Gunicorn

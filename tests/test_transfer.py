@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
-from conftest import POSTGRES_URL_ENV, postgres_schema
+from conftest import POSTGRES_URL_ENV
+from postgres import postgres_schema
 
 from bzrstore.storage import Storage
 from bzrstore.transfer import MANIFEST_NAME, SUMS_NAME

@@ -1,0 +1,188 @@
+"""Commands for a node among several: move codebases between nodes, see where they belong.
+
+``export``/``import`` carry a codebase's repository as a verified tar stream
+(``transfer.py``), ``codebase drop-local`` removes a node's copy after a move, and
+``cluster`` computes where nginx's consistent hash sends each codebase (``ring.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from .commands import CommandError, command, open_registry
+from .config import Settings
+from .names import check_codebase
+
+# How long export, import --replace and drop-local wait for a push to release the lock.
+LOCK_WAIT_SECONDS = 10.0
+
+
+def add_transfer_commands(commands: argparse._SubParsersAction) -> None:
+    """``bzrstore export`` and ``bzrstore import``."""
+    export = command(commands, "export", "write a codebase's repository as a tar stream",
+                     _export)
+    export.add_argument("codebase", metavar="CB")
+    export.add_argument("-o", "--output", metavar="FILE", default="-",
+                        help="archive to write (default: - for stdout)")
+    _add_wait(export)
+    load = command(commands, "import", "verify an exported codebase and put it in place",
+                   _import)
+    load.add_argument("archive", metavar="FILE", nargs="?", default="-",
+                      help="archive to read (default: - for stdin)")
+    load.add_argument("--replace", action="store_true",
+                      help="replace a repository this node already has for the codebase")
+    _add_wait(load)
+
+
+def add_cluster_commands(commands: argparse._SubParsersAction) -> None:
+    """``bzrstore cluster place`` and ``bzrstore cluster misplaced``."""
+    cluster = commands.add_parser(
+        "cluster", help="where nginx's consistent hash puts codebases (several nodes)")
+    actions = cluster.add_subparsers(title="actions", required=True, metavar="ACTION")
+    place = command(actions, "place", "print 'CODEBASE NODE' for each codebase", _cluster_place)
+    place.add_argument("codebases", nargs="*", metavar="CB",
+                       help="codebases to place (default: every registered one)")
+    misplaced = command(
+        actions, "misplaced",
+        "print 'CODEBASE NODE' for each codebase on this node's disk that belongs elsewhere",
+        _cluster_misplaced)
+    misplaced.add_argument("--self", required=True, metavar="HOST:PORT", dest="self_node",
+                           help="this node's address, as in the upstream")
+    misplaced.add_argument("--pin", action="store_true",
+                           help="print nginx pin lines ('CODEBASE SELF;') that keep them here")
+    for parser in (place, misplaced):
+        parser.add_argument("--node", action="append", required=True, metavar="HOST:PORT",
+                            dest="nodes", help="a server of the nginx upstream, as written"
+                            " there; repeat for each, new ones included")
+
+
+def _add_wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", metavar="SECONDS", type=float, default=LOCK_WAIT_SECONDS,
+                        help="how long to wait for a repository lock held by a push"
+                        f" (default: {LOCK_WAIT_SECONDS:g})")
+
+
+def add_drop_local(actions: argparse._SubParsersAction) -> None:
+    """``bzrstore codebase drop-local``."""
+    drop = command(actions, "drop-local", "delete this node's copy after a verified move",
+                   _codebase_drop_local)
+    drop.add_argument("name", metavar="NAME")
+    drop.add_argument("--state", required=True,
+                      help="the state printed by export/import; refused if it changed since")
+    _add_wait(drop)
+
+
+@contextmanager
+def _transfer_errors() -> Iterator[None]:
+    """Report a refused transfer as a command error (transfer loads Breezy, so lazily)."""
+    from .transfer import TransferError
+
+    try:
+        yield
+    except TransferError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _codebase_drop_local(settings: Settings, args: argparse.Namespace) -> int:
+    name = check_codebase(args.name)
+    from .storage import Storage
+    from .transfer import drop_local
+
+    root = Storage(settings.repos_dir).codebase_dir(name)
+    with _transfer_errors():
+        print(drop_local(root, name, args.state, args.wait))
+    return 0
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    name = check_codebase(args.codebase)
+    with open_registry(settings) as registry:
+        if not registry.codebase_exists(name):
+            raise CommandError(f"no such codebase: {name}")
+    from .storage import Storage
+    from .transfer import describe, export_codebase
+
+    root = Storage(settings.repos_dir).codebase_dir(name)
+    with _transfer_errors(), _archive_output(args.output) as out:
+        manifest = export_codebase(root, name, out, args.wait)
+    print(f"exported {describe(manifest)}", file=sys.stderr)
+    return 0
+
+
+def _cluster_place(settings: Settings, args: argparse.Namespace) -> int:
+    from .ring import Ring
+
+    ring = Ring(args.nodes)
+    names = [check_codebase(name) for name in args.codebases]
+    if not names:
+        with open_registry(settings) as registry:
+            names = registry.list_codebases()
+    for name in names:
+        print(name, ring.node_of(name))
+    return 0
+
+
+def _cluster_misplaced(settings: Settings, args: argparse.Namespace) -> int:
+    from .ring import Ring
+    from .transfer import local_codebases
+
+    if args.self_node not in args.nodes:
+        raise CommandError(f"--self {args.self_node} is not one of the --node addresses")
+    ring = Ring(args.nodes)
+    with open_registry(settings) as registry:
+        names = local_codebases(settings.repos_dir, registry.list_codebases())
+    for name in names:
+        node = ring.node_of(name)
+        if node != args.self_node:
+            print(f"{name} {args.self_node};" if args.pin else f"{name} {node}")
+    return 0
+
+
+@contextmanager
+def _archive_output(output: str) -> Iterator[BinaryIO]:
+    """stdout, or a file that appears under its name only once the export is whole."""
+    if output == "-":
+        if sys.stdout.isatty():
+            raise CommandError("refusing to write an archive to a terminal: use -o FILE or a pipe")
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    path = Path(output)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("xb") as out:
+            yield out
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from .transfer import describe, import_codebase
+
+    with (_transfer_errors(), open_registry(settings) as registry,
+          _archive_input(args.archive) as source):
+        manifest = import_codebase(settings.repos_dir, source, args.replace, args.wait)
+        # The registry is shared between nodes, so the codebase is usually there already.
+        registered = registry.add_codebase(manifest["codebase"])
+    print(f"imported {describe(manifest)}" + (" (registered it)" if registered else ""))
+    return 0
+
+
+@contextmanager
+def _archive_input(archive: str) -> Iterator[BinaryIO]:
+    if archive == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        source = Path(archive).open("rb")
+    except OSError as exc:
+        raise CommandError(f"cannot read {archive}: {exc.strerror}") from exc
+    with source:
+        yield source
