@@ -72,6 +72,12 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
+def as_worker(url: str) -> str:
+    """``url`` with the worker's credentials in it, as Janitor pushes."""
+    user, password = WORKER
+    return url.replace("://", f"://{user}:{password}@", 1)
+
+
 E2E_CODEBASES = ("alpha",)
 
 
@@ -97,8 +103,7 @@ class StoreServer:
 
     def writer_url(self, path: str, prefix: str = "/bzr/") -> str:
         """URL of ``<cb>/<path>`` with the worker's credentials in it, as Janitor pushes."""
-        user, password = WORKER
-        return self.reader_url(path, prefix).replace("://", f"://{user}:{password}@")
+        return as_worker(self.reader_url(path, prefix))
 
 
 def run_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:

@@ -22,7 +22,7 @@ import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
 from breezy.revision import NULL_REVISION
-from conftest import POSTGRES_URL_ENV, WORKER, run_cli
+from conftest import POSTGRES_URL_ENV, WORKER, as_worker, run_cli
 from nginx import CLUSTER_SITE, NGINX, Nginx, free_port, tls_context, trusting_brz
 from postgres import postgres_schema
 
@@ -74,8 +74,7 @@ class Cluster:
         return f"{self.nginx.url}/bzr/{path}"
 
     def writer_url(self, path: str) -> str:
-        user, password = WORKER
-        return self.url(path).replace("://", f"://{user}:{password}@")
+        return as_worker(self.url(path))
 
     def home(self, codebase: str) -> Node:
         """The node nginx's consistent hash sends ``codebase`` to."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import WORKER, run_cli
+from conftest import WORKER, as_worker, run_cli
 from nginx import (
     CLUSTER_SITE,
     MB,
@@ -60,8 +60,7 @@ class ProxiedStore:
 
     def writer_url(self, path: str) -> str:
         """URL of ``/bzr/<path>`` through nginx with the worker's credentials in it."""
-        user, password = WORKER
-        return f"{self.url}/bzr/{path}".replace("://", f"://{user}:{password}@")
+        return as_worker(f"{self.url}/bzr/{path}")
 
 
 @pytest.fixture(scope="module")
