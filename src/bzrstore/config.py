@@ -68,6 +68,24 @@ OPTIONS: tuple[Option, ...] = (
            "a diff still running after this long is ended with a message line"),
     Option("diff_max_bytes", "BZRSTORE_DIFF_MAX_BYTES", int, 200 * MIB,
            "a diff is ended with a message line before it grows past this size"),
+    Option("max_anonymous_body_bytes", "BZRSTORE_MAX_ANONYMOUS_BODY_BYTES", int, 64 * MIB,
+           "largest smart request body accepted without credentials (413 above it)"),
+    Option("client_idle_seconds", "BZRSTORE_CLIENT_IDLE_SECONDS", float, 30.0,
+           "a client that sends or takes no byte for this long mid-request is dropped"),
+    Option("diff_max_file_bytes", "BZRSTORE_DIFF_MAX_FILE_BYTES", int, 4 * MIB,
+           "a file larger than this (either side) is shown in a diff as binary"),
+    Option("auth_max_failures", "BZRSTORE_AUTH_MAX_FAILURES", int, 10,
+           "failed logins per client address, and per user name, within the window"
+           " before 429"),
+    Option("auth_failure_window_seconds", "BZRSTORE_AUTH_FAILURE_WINDOW_SECONDS", float, 60.0,
+           "the window over which failed logins are counted"),
+    Option("runtime_dir", "BZRSTORE_RUNTIME_DIR", Path, Path(""),
+           "per-node state shared by the workers (login failures); empty means <data>/run"),
+    Option("public_url", "BZRSTORE_PUBLIC_URL", str, "",
+           "the service's public base URL (https://host[/prefix]) for absolute links;"
+           " empty uses the request's host"),
+    Option("secret_key", "BZRSTORE_SECRET_KEY", str, "",
+           "key that signs form tokens; empty means one generated and kept in the registry"),
     Option("dev_server", "BZRSTORE_DEV_SERVER", _parse_bool, False,
            "'bzrstore serve' uses werkzeug's development server instead of gunicorn"),
 )
@@ -90,6 +108,14 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     diff_timeout_seconds: float = 60.0
     diff_max_bytes: int = 200 * MIB
+    max_anonymous_body_bytes: int = 64 * MIB
+    client_idle_seconds: float = 30.0
+    diff_max_file_bytes: int = 4 * MIB
+    auth_max_failures: int = 10
+    auth_failure_window_seconds: float = 60.0
+    runtime_dir: Path = Path("")
+    public_url: str = ""
+    secret_key: str = ""
     dev_server: bool = False
 
     def __post_init__(self) -> None:
@@ -109,6 +135,17 @@ class Settings:
         if self.diff_timeout_seconds <= 0 or self.diff_max_bytes <= 0:
             raise ConfigError("BZRSTORE_DIFF_TIMEOUT_SECONDS and BZRSTORE_DIFF_MAX_BYTES "
                               "must be positive")
+        if not 0 < self.max_anonymous_body_bytes <= self.max_body_bytes:
+            raise ConfigError("BZRSTORE_MAX_ANONYMOUS_BODY_BYTES must be positive and at most "
+                              "BZRSTORE_MAX_BODY_BYTES")
+        if self.client_idle_seconds <= 0 or self.diff_max_file_bytes <= 0:
+            raise ConfigError("BZRSTORE_CLIENT_IDLE_SECONDS and BZRSTORE_DIFF_MAX_FILE_BYTES "
+                              "must be positive")
+        if self.auth_max_failures < 1 or self.auth_failure_window_seconds <= 0:
+            raise ConfigError("BZRSTORE_AUTH_MAX_FAILURES must be at least 1 and "
+                              "BZRSTORE_AUTH_FAILURE_WINDOW_SECONDS positive")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("BZRSTORE_PUBLIC_URL must be an http:// or https:// URL")
         if self.database_url and not self.database_url.startswith(
             ("postgresql://", "postgres://")
         ):
@@ -118,6 +155,11 @@ class Settings:
     def repos_dir(self) -> Path:
         """Where the shared repositories live, one directory per codebase."""
         return self.data / "repos"
+
+    @property
+    def run_dir(self) -> Path:
+        """Per-node state shared by this node's worker processes."""
+        return self.runtime_dir if str(self.runtime_dir) not in ("", ".") else self.data / "run"
 
     @property
     def sqlite_path(self) -> Path:
