@@ -135,9 +135,8 @@ class Settings:
         if self.diff_timeout_seconds <= 0 or self.diff_max_bytes <= 0:
             raise ConfigError("BZRSTORE_DIFF_TIMEOUT_SECONDS and BZRSTORE_DIFF_MAX_BYTES "
                               "must be positive")
-        if not 0 < self.max_anonymous_body_bytes <= self.max_body_bytes:
-            raise ConfigError("BZRSTORE_MAX_ANONYMOUS_BODY_BYTES must be positive and at most "
-                              "BZRSTORE_MAX_BODY_BYTES")
+        if self.max_anonymous_body_bytes <= 0:
+            raise ConfigError("BZRSTORE_MAX_ANONYMOUS_BODY_BYTES must be positive")
         if self.client_idle_seconds <= 0 or self.diff_max_file_bytes <= 0:
             raise ConfigError("BZRSTORE_CLIENT_IDLE_SECONDS and BZRSTORE_DIFF_MAX_FILE_BYTES "
                               "must be positive")
@@ -155,6 +154,11 @@ class Settings:
     def repos_dir(self) -> Path:
         """Where the shared repositories live, one directory per codebase."""
         return self.data / "repos"
+
+    @property
+    def anonymous_body_bytes(self) -> int:
+        """The body limit of a request without credentials (never above the general one)."""
+        return min(self.max_anonymous_body_bytes, self.max_body_bytes)
 
     @property
     def run_dir(self) -> Path:
