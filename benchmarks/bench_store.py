@@ -44,6 +44,9 @@ MB = 2**20
 BUILTIN = ("stock-wsgi-gunicorn", "brz-serve", "local-file")
 PROJECT = ("bzrstore", "bzrstore-noauth")
 CANDIDATES = BUILTIN + PROJECT
+# With --before DIR: the same app from an earlier checkout (DIR/src first on the path),
+# so that a change's cost to honest clients is measured in the same run.
+BEFORE = "bzrstore-before"
 PUSH_LARGE_CANDIDATES = ("bzrstore", "stock-wsgi-gunicorn")
 
 # The settings bench.py gives its stock-wsgi-gunicorn candidate: 2 sync workers.  bench.py
@@ -72,6 +75,8 @@ MEMORY_OPS = ("clone", "clone-notree", "push", "push-new")
 CLONE_RATIO_MAX = 1.10
 PUSH_AUTH_RATIO_MAX = 1.10
 HELLO_RATIO_MIN = 0.9
+# Bounds on hostile input must not cost honest clients more than this.
+BEFORE_RATIO_MAX = 1.05
 RSS_GROWTH_MAX = 100 * MB
 
 
@@ -87,25 +92,29 @@ def gunicorn_options() -> str:
     return GUNICORN_SETTINGS
 
 
-def server_commands(options: str) -> dict[str, str]:
+def server_commands(options: str, before: Path | None = None) -> dict[str, str]:
     """bench.py --server commands of the gunicorn candidates, all with ``options``.
 
     The stock one restates bench.py's built-in command; it is used only when the venv's
     gunicorn lacks --no-control-socket, which the built-in passes.
     """
     gunicorn = f"{{bin}}/gunicorn {options} -b 127.0.0.1:{{port}} --access-logfile {{accesslog}}"
-    return {
+    bzrstore = f"BZRSTORE_DATA={BZRSTORE_DATA} {gunicorn} 'bzrstore:create_app()'"
+    commands = {
         "stock-wsgi-gunicorn": f"BENCH_ROOT={{root}} {gunicorn} --chdir {{bench}} stock_wsgi:app",
-        "bzrstore": f"BZRSTORE_DATA={BZRSTORE_DATA} {gunicorn} 'bzrstore:create_app()'",
+        "bzrstore": bzrstore,
         "bzrstore-noauth": f"BZRSTORE_NOAUTH_ROOT={{root}} {gunicorn}"
         f" --chdir {shlex.quote(str(HERE))} noauth_wsgi:app",
     }
+    if before is not None:
+        commands[BEFORE] = f"PYTHONPATH={shlex.quote(str(before / 'src'))} {bzrstore}"
+    return commands
 
 
 def bench_command(args: argparse.Namespace, names: list[str], out: Path) -> list[str]:
     """The bench.py command line that runs candidates ``names``."""
     options = gunicorn_options()
-    servers = server_commands(options)
+    servers = server_commands(options, args.before)
     builtin = [n for n in names if n in BUILTIN]
     if NO_CONTROL_SOCKET not in options and "stock-wsgi-gunicorn" in builtin:
         print(
@@ -129,8 +138,9 @@ def bench_command(args: argparse.Namespace, names: list[str], out: Path) -> list
     ]
     for name in overridden:
         cmd += ["--server", f"{name}={servers[name]}"]
-    if "bzrstore" in names:
-        cmd += ["--prepare", f"bzrstore={BZRSTORE_PREPARE}", "--url", f"bzrstore={BZRSTORE_URL}"]
+    for name in ("bzrstore", BEFORE):
+        if name in names:
+            cmd += ["--prepare", f"{name}={BZRSTORE_PREPARE}", "--url", f"{name}={BZRSTORE_URL}"]
     if "stock-wsgi-gunicorn" in names:
         cmd += ["--baseline", "stock-wsgi-gunicorn"]
     if args.ops:
@@ -230,6 +240,15 @@ def target_lines(res: dict[str, Any]) -> list[str]:
         f"{'push':<13} median bzrstore/bzrstore-noauth {shown} (target <= "
         f"{PUSH_AUTH_RATIO_MAX:.2f}) {verdict(value, ok, problem)}"
     )
+    if BEFORE in res["candidates"]:
+        for op in (*CLONE_OPS, "pull", "push"):
+            value, problem = ratio(res, op, "median", "bzrstore", BEFORE)
+            shown = "-" if value is None else f"{value:.3f}"
+            ok = value is not None and value <= BEFORE_RATIO_MAX
+            lines.append(
+                f"{op:<13} median bzrstore/{BEFORE} {shown} (target <= "
+                f"{BEFORE_RATIO_MAX:.2f}) {verdict(value, ok, problem)}"
+            )
     value, problem = ratio(res, "hello", "per_s", "bzrstore", "stock-wsgi-gunicorn")
     shown = "-" if value is None else f"{value:.2f}"
     ok = value is not None and value >= HELLO_RATIO_MIN
@@ -592,6 +611,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="results basename, .json and .md are added "
         "(default benchmarks/results/<preset>-<time>)",
     )
+    p.add_argument(
+        "--before",
+        type=Path,
+        help=f"an earlier bzrstore checkout to run beside this one as {BEFORE!r}",
+    )
     p.add_argument("--keep", action="store_true", help="keep the run directories under /tmp")
     p.add_argument(
         "--tools",
@@ -612,6 +636,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns an exit status."""
     args = parse_args(argv)
     allowed = PUSH_LARGE_CANDIDATES if args.push_large else CANDIDATES
+    if args.before is not None and not args.push_large:
+        allowed = (*allowed, BEFORE)
     names = args.candidates.split(",") if args.candidates else list(allowed)
     unknown = [n for n in names if n not in allowed]
     if unknown:
