@@ -28,6 +28,7 @@ from .registry import Registry, RegistryUnavailable
 from .request_body import RequestBody
 from .smart import SmartAppCache, StartResponse
 from .storage import Storage
+from .verb_limits import MAX_BUFFERED_BODY_BYTES, buffers_body
 from .verbs import is_read_only
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ class SmartDispatcher:
         worker = self._authorize(environ, verb)
         if worker is None:
             body.limit(self.anonymous_body_bytes)
+        if buffers_body(verb, self.commands):
+            body.limit(MAX_BUFFERED_BODY_BYTES)
         if self.metrics is not None:
             label = verb.decode() if verb in self.known_verbs else "unknown"
             self.metrics.count_smart(label, worker is not None)
