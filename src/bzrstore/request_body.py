@@ -64,6 +64,9 @@ class RequestBody:
         return head, verb
 
     def _read_raw(self, size: int) -> bytes:
+        # One byte past the limit tells a body over it from one that ends there.
+        allowed = self.max_bytes - self._delivered + 1
+        size = allowed if size < 0 else min(size, allowed)
         try:
             data = self._stream.read(size)
         except ClientDisconnected:
