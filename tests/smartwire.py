@@ -37,3 +37,17 @@ def request_v3(*args: bytes, body: bytes | None = None) -> bytes:
 def request_v1(*args: Any) -> bytes:
     """A protocol-1 request line."""
     return protocol._encode_tuple(args)
+
+
+def request_v3_stream(args: tuple[bytes, ...], chunks: Any) -> bytes:
+    """A protocol-3 request whose body is streamed in ``chunks`` (as insert_stream sends)."""
+    collector = _Collector()
+    requester = protocol.ProtocolThreeRequester(collector)
+    requester.set_headers({})
+    requester.call_with_body_stream(args, chunks)
+    return b"".join(collector.parts)
+
+
+def request_v2(*args: Any) -> bytes:
+    """A protocol-2 request line after its version marker."""
+    return protocol.REQUEST_VERSION_TWO + protocol._encode_tuple(args)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bzrstore import smart
+from bzrstore import smart, verb_limits
 from bzrstore.smart import SmartAppCache, make_smart_app
 from bzrstore.storage import create_shared_repository
 from bzrstore.verbs import decode_verb
@@ -41,13 +41,14 @@ class Responder:
 
 
 def call(app, body: bytes, relpath: str = "", length: bool = True):
+    stream = RecordingInput(body)
     environ = {"REQUEST_METHOD": "POST", "breezy.relpath": relpath,
-               "wsgi.input": RecordingInput(body), "wsgi.input_terminated": not length}
+               "wsgi.input": stream, "wsgi.input_terminated": not length}
     if length:
         environ["CONTENT_LENGTH"] = str(len(body))
     responder = Responder()
     returned = b"".join(app(environ, responder))
-    return responder, returned, environ["wsgi.input"]
+    return responder, returned, stream
 
 
 @pytest.fixture
@@ -109,10 +110,10 @@ def test_read_only_app_refuses_writes(repo: Path):
 
 
 def test_bounded_insert_queue_is_installed():
-    commands = smart.build_command_registry()
+    commands = verb_limits.build_command_registry()
     for verb in (b"Repository.insert_stream", b"Repository.insert_stream_1.19",
                  b"Repository.insert_stream_locked"):
-        assert issubclass(commands.get(verb), smart._BoundedInsertStream)
+        assert issubclass(commands.get(verb), verb_limits._BoundedInsertStream)
         assert commands.get_info(verb) == "stream"
     assert commands.get_info(b"hello") == "read"
 

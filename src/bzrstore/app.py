@@ -79,7 +79,7 @@ def build_app(settings: Settings) -> Flask:
     dispatcher = SmartDispatcher(
         app.wsgi_app, registry, storage, store.authenticator, apps, commands,
         settings.max_body_bytes, settings.campaigns, settings.codebase_cache_seconds,
-        metrics,
+        metrics, anonymous_body_bytes=settings.anonymous_body_bytes,
     )
     app.wsgi_app = MetricsMiddleware(dispatcher, metrics)
     if settings.trusted_proxies:

@@ -6,20 +6,18 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from breezy import urlutils
 from werkzeug.exceptions import (
     BadRequest,
-    ClientDisconnected,
     Forbidden,
     HTTPException,
+    InternalServerError,
     MethodNotAllowed,
     NotFound,
-    RequestEntityTooLarge,
     ServiceUnavailable,
 )
-from werkzeug.wsgi import get_input_stream
 
 from .auth import Authenticator, parse_basic_auth
 from .errors import render_error, unauthorized
@@ -27,9 +25,11 @@ from .metrics import Metrics
 from .names import InvalidName, split_branch_path
 from .pushlog import PushContext, pushing
 from .registry import Registry, RegistryUnavailable
-from .smart import LIMITED_INPUT_KEY, SmartAppCache, StartResponse
+from .request_body import RequestBody
+from .smart import SmartAppCache, StartResponse
 from .storage import Storage
-from .verbs import MAX_VERB_HEAD_BYTES, decode_verb, is_read_only
+from .verb_limits import MAX_BUFFERED_BODY_BYTES, buffers_body
+from .verbs import is_read_only
 
 log = logging.getLogger(__name__)
 
@@ -75,42 +75,6 @@ def parse_smart_path(environ: dict[str, Any]) -> SmartTarget:
     return SmartTarget(codebase, segments)
 
 
-class _ReplayStream:
-    """A body stream whose first bytes were already read (to find the verb)."""
-
-    def __init__(self, head: bytes, rest: BinaryIO, metrics: Metrics | None = None) -> None:
-        self._head = head
-        self._rest = rest
-        self._metrics = metrics
-
-    def read(self, size: int = -1) -> bytes:
-        if not self._head:
-            data = self._rest.read(size)
-        elif size < 0:
-            data, self._head = self._head + self._rest.read(), b""
-        else:
-            data, self._head = self._head[:size], self._head[size:]
-        if self._metrics is not None:
-            self._metrics.smart_bytes_in.inc(len(data))
-        return data
-
-
-def _read_head(stream: BinaryIO) -> tuple[bytes, bytes | None]:
-    """Read just enough of the body to decode the verb; return the bytes read and the verb."""
-    head = b""
-    verb = None
-    while verb is None and len(head) < MAX_VERB_HEAD_BYTES:
-        try:
-            chunk = stream.read(min(4096, MAX_VERB_HEAD_BYTES - len(head)))
-        except ClientDisconnected:
-            chunk = b""
-        if not chunk:
-            break
-        head += chunk
-        verb = decode_verb(head)
-    return head, verb
-
-
 class SmartDispatcher:
     """Routes smart requests to per-codebase apps; everything else to ``fallback``."""
 
@@ -118,7 +82,8 @@ class SmartDispatcher:
                  authenticator: Authenticator, apps: SmartAppCache, commands: Any,
                  max_body_bytes: int, campaigns: tuple[str, ...] = (),
                  codebase_cache_seconds: float = 0.0, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 anonymous_body_bytes: int | None = None) -> None:
         self.fallback = fallback
         self.registry = registry
         self.storage = storage
@@ -127,6 +92,7 @@ class SmartDispatcher:
         self.commands = commands
         self.known_verbs = frozenset(commands.keys())
         self.max_body_bytes = max_body_bytes
+        self.anonymous_body_bytes = min(anonymous_body_bytes or max_body_bytes, max_body_bytes)
         self.campaigns = frozenset(campaigns)
         self.codebase_cache_seconds = codebase_cache_seconds
         self.metrics = metrics
@@ -142,6 +108,11 @@ class SmartDispatcher:
             return self._serve(environ, start_response)
         except HTTPException as exc:
             return render_error(exc, environ)(environ, start_response)
+        except Exception:
+            # The smart app answers Breezy's errors itself; what reaches here is ours.
+            log.exception("smart request failed on %s", environ.get("PATH_INFO"))
+            error = InternalServerError("internal error")
+            return render_error(error, environ)(environ, start_response)
 
     def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -155,16 +126,18 @@ class SmartDispatcher:
         known = self._ready_until.get(target.codebase, 0.0) > self.clock()
         if not known:
             self._check_registered(target.codebase)
-        try:
-            stream = get_input_stream(environ, max_content_length=self.max_body_bytes)
-            head, verb = _read_head(stream)
-        except RequestEntityTooLarge as exc:
-            raise RequestEntityTooLarge(f"request body over {self.max_body_bytes} bytes") from exc
+        body = RequestBody(environ, self.max_body_bytes,
+                           self.metrics.smart_bytes_in.inc if self.metrics else None)
+        _, verb = body.read_head()
         worker = self._authorize(environ, verb)
+        if worker is None:
+            body.limit(self.anonymous_body_bytes)
+        if buffers_body(verb, self.commands):
+            body.limit(MAX_BUFFERED_BODY_BYTES)
         if self.metrics is not None:
             label = verb.decode() if verb in self.known_verbs else "unknown"
             self.metrics.count_smart(label, worker is not None)
-        environ[LIMITED_INPUT_KEY] = _ReplayStream(head, stream, self.metrics)
+        environ["wsgi.input"] = body
         environ["breezy.relpath"] = target.relpath
         environ["bzrstore.verb"] = verb
         if not known:

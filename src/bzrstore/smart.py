@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from breezy import errors
 from breezy.bzr.smart import medium, message, protocol, request
-from breezy.bzr.smart import repository as smart_repository
 from breezy.registry import Registry
 from breezy.transport import Transport
 from breezy.transport.http.wsgi import SmartWSGIApp
 from breezy.transport.readonly import ReadonlyTransportDecorator
-from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
-from werkzeug.wsgi import get_input_stream
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from .liveness import heartbeat_of
+from .request_body import request_body
 from .storage import jailed_transport
+from .verb_limits import build_command_registry
+from .verbs import MAX_REQUEST_HEAD_BYTES, head_length
 
 log = logging.getLogger(__name__)
 
@@ -30,57 +31,13 @@ REQUEST_CHUNK_BYTES = 64 * 1024
 # does (one write, no chunked framing for the many tiny RPCs); a larger one is
 # streamed as the protocol writes it.
 RESPONSE_BUFFER_BYTES = 64 * 1024
-# Stream chunks of a push waiting for the inserter thread; Breezy's own queue is
-# unbounded, so a fast client could make a worker hold a whole push in memory.
-INSERT_QUEUE_CHUNKS = 2
+# Protocols 1 and 2 (bzr before 1.6; brz sends them only to probe with "hello")
+# rescan their whole buffer while a body's length line is missing: a request in them
+# is kept this short so that costs nothing.
+MAX_PROTOCOL_TWO_REQUEST_BYTES = 1024 * 1024
 INCOMPLETE_REQUEST = b"error\x01incomplete request\n"
 
 StartResponse = Callable[..., Callable[[bytes], object]]
-
-
-class _BoundedInsertStream:
-    """Mixin: insert_stream verbs whose chunk queue is bounded (back-pressure on the body)."""
-
-    queue: queue.Queue[Any]
-    insert_thread: threading.Thread
-
-    def do_insert_stream_request(self, repository: Any, resume_tokens: bytes) -> None:
-        self.tokens = [t.decode("utf-8") for t in resume_tokens.split(b" ") if t]
-        self.repository = repository
-        self.queue = queue.Queue(maxsize=INSERT_QUEUE_CHUNKS)
-        self.insert_thread = threading.Thread(target=self._inserter_thread, daemon=True)
-        self.insert_thread.start()
-
-    def do_chunk(self, body_stream_chunk: bytes) -> None:
-        while self.insert_thread.is_alive():
-            try:
-                self.queue.put(body_stream_chunk, timeout=1.0)
-                return
-            except queue.Full:
-                continue
-        # The inserter stopped on an error; do_end reports it.
-
-
-def _bounded(cls: type) -> type:
-    return type(cls.__name__, (_BoundedInsertStream, cls), {})
-
-
-_BOUNDED_VERBS = {
-    b"Repository.insert_stream": smart_repository.SmartServerRepositoryInsertStream,
-    b"Repository.insert_stream_1.19": smart_repository.SmartServerRepositoryInsertStream_1_19,
-    b"Repository.insert_stream_locked": smart_repository.SmartServerRepositoryInsertStreamLocked,
-}
-
-
-def build_command_registry() -> Registry:
-    """Breezy's verb registry, with insert_stream verbs that keep memory bounded."""
-    commands: Registry = Registry()
-    for verb in request.request_handlers.keys():
-        handler = request.request_handlers.get(verb)
-        if verb in _BOUNDED_VERBS:
-            handler = _bounded(_BOUNDED_VERBS[verb])
-        commands.register(verb, handler, info=request.request_handlers.get_info(verb))
-    return commands
 
 
 class _ResponseWriter:
@@ -115,30 +72,35 @@ class _ResponseWriter:
         if self._write is not None:
             return []
         body = b"".join(self._buffer) if complete else INCOMPLETE_REQUEST
+        return self.replace(body)
+
+    def replace(self, body: bytes, status: str = "200 OK",
+                content_type: str = "application/octet-stream") -> Iterable[bytes]:
+        """Drop what is buffered and answer ``body`` instead (the response has not started)."""
+        self._buffer = []
         self._start_response(
-            "200 OK",
-            [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))],
-        )
+            status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
         return [body]
 
 
-# A body stream that a dispatcher in front already limited (and partly read).
-LIMITED_INPUT_KEY = "bzrstore.input"
-
-
 def iter_request_body(environ: dict[str, Any], max_bytes: int) -> Iterator[bytes]:
-    """Yield the request body in chunks; RequestEntityTooLarge past ``max_bytes``."""
-    stream: BinaryIO = environ.get(LIMITED_INPUT_KEY) or get_input_stream(
-        environ, max_content_length=max_bytes
-    )
-    while True:
-        try:
-            chunk = stream.read(REQUEST_CHUNK_BYTES)
-        except ClientDisconnected:
-            return  # a truncated body: the protocol reports the request incomplete
-        if not chunk:
-            return
+    """Yield the request body in chunks; RequestEntityTooLarge past its limit."""
+    body = request_body(environ, max_bytes)
+    while chunk := body.read(REQUEST_CHUNK_BYTES):
         yield chunk
+
+
+def error_answer(head: bytes, message: str) -> bytes:
+    """A smart-protocol error in the version ``head`` speaks, as Breezy's clients read it."""
+    if head.startswith(protocol.MESSAGE_VERSION_THREE):
+        parts: list[bytes] = []
+        protocol.ProtocolThreeResponder(parts.append).send_error(
+            errors.SmartProtocolError(message))
+        return b"".join(parts)
+    answer = protocol._encode_tuple((b"error", message.encode("ascii")))
+    if head.startswith(protocol.REQUEST_VERSION_TWO):
+        return protocol.RESPONSE_VERSION_TWO + b"failed\n" + answer
+    return answer
 
 
 class StreamingSmartApp(SmartWSGIApp):
@@ -156,42 +118,57 @@ class StreamingSmartApp(SmartWSGIApp):
         self.max_body_bytes = max_body_bytes
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        """Feed the body to Breezy's protocol as it arrives; write replies as they come."""
+        """Feed the body to Breezy's protocol as it arrives; write replies as they come.
+
+        Whatever fails is answered as a smart-protocol error (or a short 4xx for an
+        unacceptable body) while nothing was sent; after that the body just ends.
+        """
         if environ["REQUEST_METHOD"] != "POST":
             start_response("405 Method Not Allowed", [("Allow", "POST")])
             return [b"smart requests are POSTed\n"]
+        writer = _ResponseWriter(start_response, heartbeat_of(environ))
+        exchange = _Exchange()
+        try:
+            self._exchange(environ, writer, exchange)
+        except HTTPException as exc:
+            if writer.started:
+                log.warning("smart request on %s ended: %s", _path(environ), exc.description)
+                return []
+            message = f"{exc.description}\n".encode()
+            return writer.replace(message, f"{exc.code} {exc.name}", "text/plain")
+        except Exception:
+            log.exception("smart request failed on %s", _path(environ))
+            if writer.started:
+                return []
+            return writer.replace(error_answer(exchange.head, "internal error"))
+        return writer.finish(exchange.complete)
+
+    def _exchange(self, environ: dict[str, Any], writer: _ResponseWriter,
+                  exchange: _Exchange) -> None:
+        """Hand the body to Breezy's protocol, made once its first line (v2: two) is in.
+
+        The head is searched for newlines only in the chunk just read and is capped,
+        so a body without one costs linear time.
+        """
         transport, rcp = self._request_transport(environ["breezy.relpath"])
         heartbeat = heartbeat_of(environ)
-        writer = _ResponseWriter(start_response, heartbeat)
-        server_protocol = None
-        pending = b""
-        try:
-            for chunk in iter_request_body(environ, self.max_body_bytes):
-                heartbeat()
-                if server_protocol is None:
-                    # The protocol version is known once the first line is in.
-                    pending += chunk
-                    if b"\n" not in pending:
-                        continue
-                    server_protocol, chunk = self._make_protocol(
-                        transport, writer.write, pending, rcp
-                    )
-                server_protocol.accept_bytes(chunk)
-                if server_protocol.next_read_size() == 0:
-                    break
-            else:
-                if server_protocol is None and pending:
-                    server_protocol, chunk = self._make_protocol(
-                        transport, writer.write, pending, rcp
-                    )
-                    server_protocol.accept_bytes(chunk)
-        except RequestEntityTooLarge:
-            if writer.started:
-                raise
-            start_response("413 Request Entity Too Large", [("Content-Type", "text/plain")])
-            return [b"request body too large\n"]
-        complete = server_protocol is not None and server_protocol.next_read_size() == 0
-        return writer.finish(complete)
+        for chunk in iter_request_body(environ, self.max_body_bytes):
+            heartbeat()
+            if exchange.protocol is None:
+                exchange.head += chunk
+                if b"\n" not in chunk or head_length(exchange.head) is None:
+                    if len(exchange.head) > MAX_REQUEST_HEAD_BYTES:
+                        raise BadRequest(f"smart request head over {MAX_REQUEST_HEAD_BYTES} bytes")
+                    continue
+                exchange.protocol, chunk = self._make_protocol(
+                    transport, writer.write, exchange.head, rcp)
+            exchange.feed(chunk)
+            if exchange.complete:
+                return
+        if exchange.protocol is None and exchange.head:
+            exchange.protocol, chunk = self._make_protocol(
+                transport, writer.write, exchange.head, rcp)
+            exchange.feed(chunk)
 
     def _request_transport(self, relpath: str) -> tuple[Transport, str | None]:
         """The transport a request addresses and the root client path left to apply."""
@@ -225,6 +202,33 @@ class StreamingSmartApp(SmartWSGIApp):
     def close(self) -> None:
         """Unregister the chroot scheme this app registered."""
         self.chroot_server.stop_server()
+
+
+class _Exchange:
+    """One request's progress: its head so far, then Breezy's server protocol."""
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.protocol: Any = None
+        self._fed = 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Hand ``chunk`` to the protocol; 400 once a protocol 1 or 2 request grows too long."""
+        self._fed += len(chunk)
+        if self._fed > MAX_PROTOCOL_TWO_REQUEST_BYTES and not self.head.startswith(
+                protocol.MESSAGE_VERSION_THREE):
+            raise BadRequest(
+                f"protocol 1 and 2 requests are limited to {MAX_PROTOCOL_TWO_REQUEST_BYTES} bytes")
+        self.protocol.accept_bytes(chunk)
+
+    @property
+    def complete(self) -> bool:
+        """True once the protocol has read a whole request."""
+        return self.protocol is not None and self.protocol.next_read_size() == 0
+
+
+def _path(environ: dict[str, Any]) -> str:
+    return environ.get("PATH_INFO") or "/" + environ.get("breezy.relpath", "")
 
 
 def make_smart_app(root: Path, writable: bool, max_body_bytes: int,
