@@ -15,6 +15,8 @@ from breezy.transport.readonly import ReadonlyTransportDecorator
 from .storage import jailed_transport
 
 MAX_REVISION_ID_BYTES = 1024
+# Longest path a diff may be limited to: PATH_MAX on Linux.
+MAX_PATH_CHARS = 4096
 
 
 class InvalidRevision(ValueError):
@@ -35,7 +37,7 @@ def open_repository(path: Path) -> Any:
 def resolve_revision(repository: Any, revid: str) -> bytes:
     """The revision id ``revid`` names in ``repository``, tolerating '+' decoded as ' '."""
     if not revid or len(revid.encode("utf-8", "surrogateescape")) > MAX_REVISION_ID_BYTES:
-        raise InvalidRevision(f"invalid revision id: {revid!r}")
+        raise InvalidRevision(f"invalid revision id: {revid[:100]!r}")
     if any(ord(ch) < 0x20 or ch == "\x7f" for ch in revid):
         raise InvalidRevision(f"invalid revision id: {revid!r}")
     try:
@@ -57,7 +59,9 @@ def resolve_revision(repository: Any, revid: str) -> bytes:
 def check_path(path: str) -> str:
     """``path`` as a tree-relative path, refusing absolute, ``..`` and control characters."""
     parts = path.strip("/").split("/")
-    if any(part in ("", ".", "..") for part in parts) or any(ord(ch) < 0x20 for ch in path):
+    if len(path) > MAX_PATH_CHARS or any(ord(ch) < 0x20 for ch in path):
+        raise InvalidRevision(f"invalid path: {path[:100]!r}")
+    if any(part in ("", ".", "..") for part in parts):
         raise InvalidRevision(f"invalid path: {path!r}")
     return "/".join(parts)
 
