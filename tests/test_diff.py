@@ -357,3 +357,18 @@ def test_closing_the_stream_stops_the_diff_thread(history: History):
         if thread.name == "bzrstore-diff":
             thread.join(5)
             assert not thread.is_alive()
+
+
+def test_revision_info_pages_with_a_link_header(history: History,
+                                                monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(bzr, "MAX_REVISION_INFO_ENTRIES", 2)
+    for old, pages in [("null:", [["r5", "r4"], ["r3", "r2"], ["r1"]]),
+                       (history.revs["s2"], [["r5", "r4"], ["r3"]])]:
+        url = f"/alpha/revision-info?old={quote(old, safe='')}&new={history.revs['r5']}"
+        seen = []
+        for _ in range(len(pages)):
+            response = history.web.get(url)
+            seen.append([e["revision-id"] for e in response.json])
+            url = response.headers.get("Link", "").removeprefix("<").partition(">")[0]
+        assert seen == [[history.revs[name] for name in page] for page in pages]
+        assert url == ""

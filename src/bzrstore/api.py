@@ -46,7 +46,14 @@ def revision_info(codebase: str) -> Response:
         return url_for("api.diff", codebase=codebase, old=parent.decode(),
                        new=revid.decode(), _external=True)
 
-    return jsonify(bzr.revision_info(repository, old, new, link))
+    entries, following = bzr.revision_info(repository, old, new, link,
+                                           bzr.MAX_REVISION_INFO_ENTRIES)
+    response = jsonify(entries)
+    if following is not None:  # more than one answer holds: where the next page starts
+        url = url_for("api.revision_info", codebase=codebase, old=old.decode(),
+                      new=following.decode(), _external=True)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return response
 
 
 def _open_revisions(codebase: str) -> tuple[Any, bytes, bytes]:

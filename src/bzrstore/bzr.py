@@ -17,6 +17,9 @@ from .storage import jailed_transport
 MAX_REVISION_ID_BYTES = 1024
 # Longest path a diff may be limited to: PATH_MAX on Linux.
 MAX_PATH_CHARS = 4096
+# Entries one revision-info answer holds (about 3 KiB and 40 us each); a Link header
+# names the next page.
+MAX_REVISION_INFO_ENTRIES = 10_000
 
 
 class InvalidRevision(ValueError):
@@ -66,15 +69,18 @@ def check_path(path: str) -> str:
     return "/".join(parts)
 
 
-def _lefthand_down_to(graph: Any, new_revid: bytes, old_revid: bytes) -> list[bytes] | None:
-    """The left-hand ancestry of NEW down to, not including, OLD; None when OLD is not on it.
+def _lefthand_down_to(graph: Any, new_revid: bytes, old_revid: bytes, limit: int
+                      ) -> list[bytes] | None:
+    """The left-hand ancestry of NEW down to, not including, OLD, at most ``limit + 1`` long.
 
     Every revision above OLD on that line descends from OLD, so none is in its ancestry:
-    the common case (OLD an earlier tip of the same branch) needs no graph search.
+    the common case (OLD an earlier tip of the same branch) needs no graph search. None
+    when the line ends (null: or a ghost) before OLD, or when the ``limit + 1`` found
+    reach into OLD's ancestry: then the graph must decide.
     """
     revids: list[bytes] = []
     revid = new_revid
-    while revid != old_revid:
+    while revid != old_revid and len(revids) <= limit:
         if revid == NULL_REVISION:
             return None
         parents = graph.get_parent_map([revid]).get(revid)
@@ -82,26 +88,34 @@ def _lefthand_down_to(graph: Any, new_revid: bytes, old_revid: bytes) -> list[by
             return None
         revids.append(revid)
         revid = parents[0] if parents else NULL_REVISION
+    if len(revids) > limit and old_revid != NULL_REVISION and graph.is_ancestor(
+            revids[-1], old_revid):
+        return None
     return revids
 
 
 def revision_info(repository: Any, old_revid: bytes, new_revid: bytes,
-                  link: Callable[[bytes, bytes], str | None] | None = None
-                  ) -> list[dict[str, Any]]:
+                  link: Callable[[bytes, bytes], str | None] | None = None,
+                  limit: int = MAX_REVISION_INFO_ENTRIES
+                  ) -> tuple[list[dict[str, Any]], bytes | None]:
     """Newest first, the left-hand ancestry of ``new_revid`` not in that of ``old_revid``.
 
-    ``link(revid, left_parent)`` gives each entry's ``link``; without it links are None.
+    At most ``limit`` entries, and the revision to continue from (as the next ``new``)
+    when there are more, else None. ``link(revid, left_parent)`` gives each entry's
+    ``link``; without it links are None.
     """
     if new_revid == NULL_REVISION:
-        return []
+        return [], None
     with repository.lock_read():
         graph = repository.get_graph()
-        revids = _lefthand_down_to(graph, new_revid, old_revid)
+        revids = _lefthand_down_to(graph, new_revid, old_revid, limit)
         if revids is None:  # OLD is off the left-hand line: a merged or unrelated revision
             unique = graph.find_unique_ancestors(new_revid, [old_revid])
             # Ancestry of OLD is closed under parents: the first one in it ends the walk.
-            revids = list(itertools.takewhile(
-                unique.__contains__, graph.iter_lefthand_ancestry(new_revid, [NULL_REVISION])))
+            revids = list(itertools.islice(itertools.takewhile(
+                unique.__contains__, graph.iter_lefthand_ancestry(new_revid, [NULL_REVISION])),
+                limit + 1))
+        revids, following = revids[:limit], revids[limit:]
         revisions = dict(zip(revids, repository.get_revisions(revids), strict=True))
     entries = []
     for revid in revids:
@@ -112,4 +126,4 @@ def revision_info(repository: Any, old_revid: bytes, new_revid: bytes,
             "revision-id": text, "revision_id": text, "message": revision.message,
             "link": link(revid, parent) if link is not None else None, "commit_id": None,
         })
-    return entries
+    return entries, (following[0] if following else None)
