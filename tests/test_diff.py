@@ -13,7 +13,7 @@ import pytest
 from breezy.controldir import ControlDir
 from webtest import TestApp
 
-from bzrstore import bzr, create_app
+from bzrstore import bzr, create_app, diffs
 from bzrstore.config import load_settings
 from servers import BIN, Brz
 
@@ -188,9 +188,9 @@ def test_large_diff_streams_in_several_chunks(history: History):
     repository = bzr.open_repository(history.data / "repos" / "alpha")
     old = bzr.resolve_revision(repository, history.revs["r1"])
     new = bzr.resolve_revision(repository, history.revs["r2"])
-    chunks = list(bzr.write_diff(repository, old, new))
+    chunks = list(diffs.write_diff(repository, old, new))
     assert len(chunks) > 2
-    assert max(map(len, chunks)) < 2 * bzr.DIFF_CHUNK_BYTES
+    assert max(map(len, chunks)) < 2 * diffs.DIFF_CHUNK_BYTES
     expected = brz_diff(history, history.revs["r1"], history.revs["r2"])
     assert strip_timestamps(b"".join(chunks)) == strip_timestamps(expected)
 
@@ -208,20 +208,21 @@ def test_time_guard_ends_a_stuck_diff(history: History, monkeypatch: pytest.Monk
     release = threading.Event()
     finished = threading.Event()
 
-    def stuck(old_tree, new_tree, to_file, **kwargs):
+    def stuck(old_tree, new_tree, to_file, *args):
         to_file.write(b"=== partial")
         to_file.flush()
         release.wait(10)
         try:
-            to_file.write(b"x" * (2 * bzr.DIFF_CHUNK_BYTES))  # the reader is gone: stops
+            to_file.write(b"x" * (2 * diffs.DIFF_CHUNK_BYTES))  # the reader is gone: stops
         finally:
             finished.set()
 
-    monkeypatch.setattr(bzr, "show_diff_trees", stuck)
+    monkeypatch.setattr(diffs, "show_tree_diff", stuck)
     repository = bzr.open_repository(history.data / "repos" / "alpha")
     old = bzr.resolve_revision(repository, history.revs["r1"])
     new = bzr.resolve_revision(repository, history.revs["r2"])
-    body = b"".join(bzr.write_diff(repository, old, new, timeout_seconds=0.2))
+    limits = diffs.DiffLimits(timeout_seconds=0.2)
+    body = b"".join(diffs.write_diff(repository, old, new, limits=limits))
     assert body == b"=== partial\n# bzrstore: diff stopped: took longer than 0.2 seconds\n"
     release.set()
     assert finished.wait(10)
@@ -339,20 +340,35 @@ def open_revisions(history: History, old: str, new: str):
 
 
 def test_a_failing_diff_ends_with_a_message(history: History, monkeypatch: pytest.MonkeyPatch):
-    def broken(old_tree, new_tree, to_file, **kwargs):
+    def broken(old_tree, new_tree, to_file, *args):
         to_file.write(b"=== start\n")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(bzr, "show_diff_trees", broken)
-    body = b"".join(bzr.write_diff(*open_revisions(history, "r1", "r2")))
+    monkeypatch.setattr(diffs, "show_tree_diff", broken)
+    body = b"".join(diffs.write_diff(*open_revisions(history, "r1", "r2")))
     assert body == b"=== start\n# bzrstore: diff stopped: internal error\n"
 
 
 def test_closing_the_stream_stops_the_diff_thread(history: History):
-    chunks = bzr.write_diff(*open_revisions(history, "r1", "r2"))
+    chunks = diffs.write_diff(*open_revisions(history, "r1", "r2"))
     assert next(chunks)
     chunks.close()
     for thread in threading.enumerate():
         if thread.name == "bzrstore-diff":
             thread.join(5)
             assert not thread.is_alive()
+
+
+def test_revision_info_pages_with_a_link_header(history: History,
+                                                monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(bzr, "MAX_REVISION_INFO_ENTRIES", 2)
+    for old, pages in [("null:", [["r5", "r4"], ["r3", "r2"], ["r1"]]),
+                       (history.revs["s2"], [["r5", "r4"], ["r3"]])]:
+        url = f"/alpha/revision-info?old={quote(old, safe='')}&new={history.revs['r5']}"
+        seen = []
+        for _ in range(len(pages)):
+            response = history.web.get(url)
+            seen.append([e["revision-id"] for e in response.json])
+            url = response.headers.get("Link", "").removeprefix("<").partition(">")[0]
+        assert seen == [[history.revs[name] for name in page] for page in pages]
+        assert url == ""

@@ -13,6 +13,7 @@ from .app import get_store
 from .auth import parse_basic_auth
 from .errors import unauthorized
 from .names import InvalidName
+from .params import int_arg, page_arg, text_arg
 from .storage import break_lock
 
 admin = Blueprint("admin", __name__)
@@ -46,15 +47,13 @@ def overview() -> Response:
     """Codebases with size, branches and last push; workers; recent pushes."""
     _require_admin()
     store = get_store()
-    page = request.args.get("page", "1")
-    if not page.isdigit() or int(page) < 1:
-        raise BadRequest("page must be a positive whole number")
-    names, total = store.registry.page_codebases(request.args.get("q", ""), PAGE_SIZE,
-                                                 (int(page) - 1) * PAGE_SIZE)
+    page = page_arg(request.args)
+    names, total = store.registry.page_codebases(text_arg(request.args, "q"), PAGE_SIZE,
+                                                 (page - 1) * PAGE_SIZE)
     sizes = {name: disk_usage(store.storage.codebase_dir(name)) for name in names}
     return Response(render_template(
         "admin.html", codebases=store.registry.codebase_activity(names), sizes=sizes,
-        total=total, page=int(page), per_page=PAGE_SIZE,
+        total=total, page=page, per_page=PAGE_SIZE,
         workers=store.registry.list_workers(),
         pushes=store.registry.recent_pushes(limit=RECENT_PUSHES)))
 
@@ -78,8 +77,6 @@ def break_lock_action() -> Response:
 @admin.get("/api/pushes")
 def pushes() -> Response:
     """The push log as JSON, newest first: ``?codebase=`` and ``?limit=`` (at most 1000)."""
-    limit = request.args.get("limit", str(RECENT_PUSHES))
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PUSHES:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_PUSHES}")
-    rows = get_store().registry.recent_pushes(request.args.get("codebase") or None, int(limit))
+    limit = int_arg(request.args, "limit", RECENT_PUSHES, maximum=MAX_PUSHES)
+    rows = get_store().registry.recent_pushes(text_arg(request.args, "codebase") or None, limit)
     return jsonify([row.__dict__ for row in rows])

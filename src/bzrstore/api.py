@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, stream_with_context, url_for
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
-from . import bzr
+from . import bzr, diffs
 from .app import get_store
 from .bzr import InvalidRevision, UnknownRevision
 from .errors import render_error
@@ -20,12 +20,12 @@ api = Blueprint("api", __name__)
 def diff(codebase: str) -> Response:
     """``text/x-diff`` from ``old`` to ``new`` (optionally only ``path``), streamed."""
     repository, old, new = _open_revisions(codebase)
-    store = get_store()
+    settings = get_store().settings
+    limits = diffs.DiffLimits(settings.diff_timeout_seconds, settings.diff_max_bytes,
+                              settings.diff_max_file_bytes)
     path = request.args.get("path") or None
     try:
-        chunks = bzr.write_diff(repository, old, new, path,
-                                timeout_seconds=store.settings.diff_timeout_seconds,
-                                max_bytes=store.settings.diff_max_bytes)
+        chunks = diffs.write_diff(repository, old, new, path, limits)
     except InvalidRevision as exc:
         raise BadRequest(str(exc)) from exc
     except UnknownRevision as exc:
@@ -46,7 +46,14 @@ def revision_info(codebase: str) -> Response:
         return url_for("api.diff", codebase=codebase, old=parent.decode(),
                        new=revid.decode(), _external=True)
 
-    return jsonify(bzr.revision_info(repository, old, new, link))
+    entries, following = bzr.revision_info(repository, old, new, link,
+                                           bzr.MAX_REVISION_INFO_ENTRIES)
+    response = jsonify(entries)
+    if following is not None:  # more than one answer holds: where the next page starts
+        url = url_for("api.revision_info", codebase=codebase, old=old.decode(),
+                      new=following.decode(), _external=True)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return response
 
 
 def _open_revisions(codebase: str) -> tuple[Any, bytes, bytes]:

@@ -10,6 +10,7 @@ from werkzeug.exceptions import BadRequest, NotAcceptable, NotFound
 from .app import get_store
 from .branches import iter_rows
 from .names import InvalidName, check_codebase
+from .params import page_arg, text_arg
 
 listings = Blueprint("listings", __name__)
 
@@ -36,19 +37,12 @@ def _negotiate(offered: tuple[str, ...]) -> str:
     return best
 
 
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        raise BadRequest("page must be a positive whole number")
-    return int(raw)
-
-
 @listings.get("/")
 @listings.get("/bzr/")
 def codebases() -> Response:
     """Registered codebases, filtered by ``?q=`` and paginated (HTML and JSON)."""
     kind = _negotiate(LISTING_TYPES)
-    query, page = request.args.get("q", ""), _page_number()
+    query, page = text_arg(request.args, "q"), page_arg(request.args)
     if kind == "text/plain":
         response = Response(stream_with_context(_text_listing(query)), mimetype="text/plain")
     else:
