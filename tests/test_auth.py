@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import statistics
+import time
 
 import bcrypt
 import pytest
@@ -217,3 +219,72 @@ def test_parse_basic_auth_refuses_malformed_with_the_challenge(header: str):
     with pytest.raises(BasicChallenge) as raised:
         parse_basic_auth({"HTTP_AUTHORIZATION": header})
     assert ("WWW-Authenticate", CHALLENGE) in raised.value.get_headers()
+
+
+def _bcrypt_like(rounds: int, prefix: str = "$2a$") -> str:
+    return f"{prefix}{rounds:02d}$" + "s" * 22 + "h" * 31
+
+
+class CostClock(FakeClock):
+    """A clock that bcrypt (faked) moves by 2**cost milliseconds, and sleep by its argument."""
+
+    def checkpw(self, password: bytes, hashed: bytes) -> bool:
+        self.now += 2 ** int(hashed[4:6]) / 1000
+        return False
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_every_failure_lasts_a_reference_verification(monkeypatch: pytest.MonkeyPatch):
+    # Old code: after a cost-12 user, an unknown one took a cost-12 time and a cost-6
+    # (pgcrypto) user a cost-6 time; after a cost-6 user, an unknown one was quick.
+    clock = CostClock()
+    monkeypatch.setattr(auth.bcrypt, "checkpw", clock.checkpw)
+    registry = FakeRegistry(pg=_bcrypt_like(6), ours=_bcrypt_like(12, "$2b$"),
+                            cheap=_bcrypt_like(4))
+    authenticator = Authenticator(registry, 60, clock=clock, sleep=clock.sleep)
+    reference = 2 ** auth.REFERENCE_ROUNDS / 1000
+    durations = []
+    for user in ("ours", "pg", "mallory", "pg", "cheap", "mallory", "ours", "pg"):
+        started = clock.now
+        assert not authenticator.authenticate(user, "wrong")
+        durations.append(clock.now - started)
+    assert durations == pytest.approx([reference] * len(durations))
+
+
+def test_first_cheap_failure_is_padded_by_measuring_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    clock = CostClock()
+    monkeypatch.setattr(auth.bcrypt, "checkpw", clock.checkpw)
+    authenticator = Authenticator(FakeRegistry(pg=_bcrypt_like(6)), 60, clock=clock,
+                                  sleep=clock.sleep)
+    assert not authenticator.authenticate("pg", "wrong")
+    assert clock.now - 1000.0 >= 2 ** auth.REFERENCE_ROUNDS / 1000
+
+
+def _median_seconds(authenticator: Authenticator, user: str, tries: int) -> float:
+    durations = []
+    for _ in range(tries):
+        started = time.perf_counter()
+        assert not authenticator.authenticate(user, "wrong")
+        durations.append(time.perf_counter() - started)
+    return statistics.median(durations)
+
+
+def test_unknown_and_known_users_take_the_same_time():
+    # Real bcrypt, the issue's case: a cost-12 hash as bzrstore writes, a cost-6 one
+    # as pgcrypto writes, and no user at all, interleaved so load hits all alike.
+    registry = FakeRegistry(pg=hash_password("secret", 6).replace("$2b$", "$2a$", 1),
+                            ours=hash_password("secret"))
+    authenticator = Authenticator(registry, 60)
+    users = ("ours", "pg", "mallory")
+    samples: dict[str, list[float]] = {user: [] for user in users}
+    for _ in range(3):
+        for user in users:
+            samples[user].append(_median_seconds(authenticator, user, 1))
+    typical = {user: statistics.median(values) for user, values in samples.items()}
+    # Unpadded, cost 6 is 64 times quicker than cost 12; allow 35 % for a noisy machine.
+    assert typical["pg"] == pytest.approx(typical["ours"], rel=0.35), typical
+    assert typical["mallory"] == pytest.approx(typical["ours"], rel=0.35), typical
