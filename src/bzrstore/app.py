@@ -15,7 +15,7 @@ from .errors import render_error
 from .login_limits import LoginLimits
 from .memory import set_mmap_threshold
 from .metrics import Metrics, MetricsMiddleware, make_metrics
-from .proxies import TrustedProxyFix
+from .proxies import PublicURLFix, TrustedProxyFix
 from .pushlog import install_hook
 from .registry import Registry, RegistryUnavailable, open_registry
 from .smart import SmartAppCache, build_command_registry, make_smart_app
@@ -86,6 +86,8 @@ def build_app(settings: Settings) -> Flask:
         metrics,
     )
     app.wsgi_app = MetricsMiddleware(dispatcher, metrics)
+    if settings.public_url:
+        app.wsgi_app = PublicURLFix(app.wsgi_app, settings.public_url)
     if settings.trusted_proxies:
         app.wsgi_app = TrustedProxyFix(app.wsgi_app, settings.trusted_proxies)
     return app
