@@ -6,11 +6,15 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+from conftest import basic
 from test_auth import ROUNDS, FakeRegistry
+from webtest import TestApp
 
-from bzrstore import auth
+from bzrstore import auth, create_app
 from bzrstore.auth import Authenticator, hash_password
+from bzrstore.config import load_settings
 from bzrstore.login_limits import LoginLimited, LoginLimits
+from smartwire import request_v3
 
 MAX_FAILURES = 3
 WINDOW_SECONDS = 60.0
@@ -129,3 +133,20 @@ def test_an_unusable_runtime_dir_does_not_lock_everyone_out(tmp_path: Path, cloc
     for _ in range(3):
         assert not authenticator.authenticate("alice", "wrong", "192.0.2.1")
     assert authenticator.authenticate("alice", "secret", "192.0.2.1")
+
+
+def test_smart_and_web_routes_share_the_limit(tmp_path: Path):
+
+
+    app = create_app(load_settings(environ={}, data=tmp_path / "data", auth_max_failures=2))
+    app.extensions["bzrstore"].registry.add_codebase("alpha")
+    app.extensions["bzrstore"].registry.add_worker("w", hash_password("pw", ROUNDS))
+    web = TestApp(app, extra_environ={"REMOTE_ADDR": "192.0.2.9"})
+    body = request_v3(b"mkdir", b"x", b"")
+    smart = {**basic("w", "wrong"), "Content-Type": "application/octet-stream"}
+    for _ in range(2):
+        web.post("/alpha/.bzr/smart", body, headers=smart, status=401)
+    refused = web.post("/alpha/.bzr/smart", body, headers=smart, status=429)
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    web.get("/admin/", headers=basic("w", "pw"), status=429)
+    assert not (app.extensions["bzrstore"].settings.repos_dir / "alpha" / "x").exists()
