@@ -71,7 +71,9 @@ CASES = [
     *[Case("post", "/{codebase}/remotes/{remote}", status, {"codebase": cb, "remote": "upstream"},
            form={"url": url}, headers=headers)
       for status, cb, url, headers in ((200, "alpha", URL, WORKER), (400, "alpha", "/etc", WORKER),
-                                       (401, "alpha", URL, {}), (404, "nosuch", URL, WORKER))],
+                                       (401, "alpha", URL, {}), (404, "nosuch", URL, WORKER),
+                                       (403, "alpha", URL,
+                                        {**WORKER, "Origin": "http://evil.example"}))],
     *[Case("get", "/bzr/{branch}/.bzr/{file}", status, {"branch": "alpha/c/main", "file": name})
       for status, name in ((200, "branch-format"), (400, "a\\b"), (404, "nofile"))],
     Case("get", "/api/pushes", 200, query={"codebase": "alpha", "limit": "5"}),
@@ -134,7 +136,11 @@ def request(web: TestApp, case: Case) -> Any:
     if case.method == "get":
         return web.get(fill(case.template, case.path), query, headers=case.headers,
                        expect_errors=True)
-    return web.post(fill(case.template, case.path), case.form, headers=case.headers,
+    form = case.form
+    if case.template == "/admin/break-lock":  # the token the admin page hands out
+        page = web.get("/admin/", headers=ADMIN).html
+        form = {**form, "csrf_token": page.select_one("input[name=csrf_token]")["value"]}
+    return web.post(fill(case.template, case.path), form, headers=case.headers,
                     expect_errors=True)
 
 

@@ -41,3 +41,41 @@ def test_anyone_else_is_ignored(web: TestApp, peer: str):
 def test_bad_proxy_address_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="BZRSTORE_TRUSTED_PROXIES"):
         load_settings(environ={"BZRSTORE_TRUSTED_PROXIES": "nginx.local"}, data=tmp_path)
+
+
+PUBLIC_URL = "https://bzr.example.org/store"
+
+
+@pytest.fixture
+def public(tmp_path, brz) -> tuple[TestApp, str]:
+    """An app with BZRSTORE_PUBLIC_URL set and one revision in ``alpha/c/main``."""
+    app = create_app(load_settings(environ={"BZRSTORE_PUBLIC_URL": PUBLIC_URL},
+                                   data=tmp_path / "data"))
+    store = app.extensions["bzrstore"]
+    store.registry.add_codebase("alpha")
+    store.storage.ensure_repository("alpha")
+    brz.run("init", "-q", tmp_path / "work")
+    brz.run("commit", "-q", "--unchanged", "-m", "one", tmp_path / "work")
+    brz.run("push", "-q", "--create-prefix", "-d", tmp_path / "work",
+            store.storage.codebase_dir("alpha") / "c" / "main")
+    revid = brz.run("revision-info", "-d", tmp_path / "work").stdout.split()[1]
+    return TestApp(app), revid
+
+
+@pytest.mark.parametrize("headers", [{}, {"Host": "evil.example:8443"}, FORWARDED])
+def test_links_follow_the_public_url_not_the_host_header(public, headers):
+    # Old code: every absolute link was built from the request's Host.
+    web, revid = public
+    info = web.get(f"/alpha/revision-info?old=null:&new={revid}", headers=headers).json
+    assert info[0]["link"] == f"{PUBLIC_URL}/alpha/diff?old=null:&new={revid}"
+    page = web.get("/bzr/alpha/", headers={**headers, "Accept": "text/html"}).html
+    assert page.select("main p code")[-1].text == f"brz branch {PUBLIC_URL}/bzr/alpha/BRANCH"
+
+
+def test_forms_must_come_from_the_public_origin(public):
+    web, _ = public
+    # Refused before any login is looked at; the public origin goes on to ask for one.
+    web.post("/alpha/remotes/c", {"url": "https://x.example/"},
+             headers={"Origin": "http://localhost"}, status=403)
+    web.post("/alpha/remotes/c", {"url": "https://x.example/"},
+             headers={"Origin": "https://bzr.example.org"}, status=401)

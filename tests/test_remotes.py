@@ -47,7 +47,8 @@ def test_credentials_are_required(web: TestApp):
 
 
 @pytest.mark.parametrize("url", ["", "file:///etc/passwd", "/srv/elsewhere", "not a url",
-                                 "https://", "ftp://example.com/x", "https://x/\nInjected"])
+                                 "https://", "ftp://example.com/x", "https://x/\nInjected",
+                                 "http://ü.example/", "http://[::1/x"])  # old code: 500
 def test_bad_urls_are_400(web: TestApp, url: str):
     web.post("/alpha/remotes/upstream", {"url": url}, headers=basic("worker", "secret"),
              status=400)
@@ -61,3 +62,19 @@ def test_unknown_branch_or_codebase_is_404(web: TestApp):
     web.post("/alpha/remotes/.hidden", {"url": URL}, headers=auth, status=400)
     repos = web.app.extensions["bzrstore"].settings.repos_dir
     assert not (repos / "alpha" / "nosuch").exists()
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://localhost.evil.example",
+                                    "https://localhost", "null"])
+def test_browser_from_another_origin_is_refused(web: TestApp, origin: str):
+    # Old code: a page elsewhere could make a browser with cached credentials do this.
+    web.post("/alpha/remotes/upstream", {"url": URL},
+             headers={**basic("worker", "secret"), "Origin": origin}, status=403)
+    assert parent(web) is None
+
+
+def test_our_own_origin_and_no_origin_are_served(web: TestApp):
+    auth = basic("worker", "secret")
+    web.post("/alpha/remotes/upstream", {"url": URL}, headers={**auth, "Origin": "http://localhost"})
+    web.post("/alpha/remotes/upstream", {"url": URL + "x"}, headers=auth)  # brz, Janitor
+    assert parent(web) == URL + "x"

@@ -10,8 +10,8 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest, Forbidden
 
 from .app import get_store
-from .auth import parse_basic_auth
-from .errors import unauthorized
+from .auth import require_worker
+from .csrf import check_form_token, form_token, refuse_foreign_origin
 from .names import InvalidName
 from .params import int_arg, page_arg, text_arg
 from .storage import break_lock
@@ -21,17 +21,17 @@ admin = Blueprint("admin", __name__)
 PAGE_SIZE = 100
 RECENT_PUSHES = 50
 MAX_PUSHES = 1000
+# The form whose tokens the break-lock action accepts.
+BREAK_LOCK_FORM = "break-lock"
 
 
 def _require_admin() -> str:
     """The admin making this request: 401 without good credentials, 403 for non-admins."""
     store = get_store()
-    credentials = parse_basic_auth(request.environ)
-    if credentials is None or not store.authenticator.authenticate(*credentials):
-        raise unauthorized()
-    if not store.registry.is_admin(credentials[0]):
+    worker = require_worker(store.authenticator, request.environ)
+    if not store.registry.is_admin(worker):
         raise Forbidden("admins only")
-    return credentials[0]
+    return worker
 
 
 def disk_usage(path: Path) -> int:
@@ -45,7 +45,7 @@ def disk_usage(path: Path) -> int:
 @admin.get("/admin/")
 def overview() -> Response:
     """Codebases with size, branches and last push; workers; recent pushes."""
-    _require_admin()
+    user = _require_admin()
     store = get_store()
     page = page_arg(request.args)
     names, total = store.registry.page_codebases(text_arg(request.args, "q"), PAGE_SIZE,
@@ -54,16 +54,15 @@ def overview() -> Response:
     return Response(render_template(
         "admin.html", codebases=store.registry.codebase_activity(names), sizes=sizes,
         total=total, page=page, per_page=PAGE_SIZE,
-        workers=store.registry.list_workers(),
+        workers=store.registry.list_workers(), csrf_token=form_token(BREAK_LOCK_FORM, user),
         pushes=store.registry.recent_pushes(limit=RECENT_PUSHES)))
 
 
 @admin.post("/admin/break-lock")
 def break_lock_action() -> Response:
     """Break the lock of ``<cb>[/<branch>]`` left by a client that died."""
-    _require_admin()
-    if request.origin and not request.origin.startswith(request.host_url.rstrip("/")):
-        raise Forbidden("cross-site form submission refused")
+    refuse_foreign_origin(required=False)
+    check_form_token(BREAK_LOCK_FORM, _require_admin())
     target = request.form.get("target", "")
     try:
         lines = break_lock(get_store().settings, target)

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from .auth import Authenticator
+from .auth import Authenticator, parse_basic_auth
 from .config import Settings
 from .dispatch import SmartDispatcher
 from .errors import render_error
+from .login_limits import LoginLimits
 from .memory import set_mmap_threshold
 from .metrics import Metrics, MetricsMiddleware, make_metrics
-from .proxies import TrustedProxyFix
+from .proxies import PublicURLFix, TrustedProxyFix
 from .pushlog import install_hook
 from .registry import Registry, RegistryUnavailable, open_registry
 from .smart import SmartAppCache, build_command_registry, make_smart_app
@@ -56,8 +57,10 @@ def build_app(settings: Settings) -> Flask:
 
     apps = SmartAppCache(mount, settings.smart_app_cache_size)
     metrics = make_metrics()
-    store = Store(settings, registry, storage,
-                  Authenticator(registry, settings.auth_cache_seconds), apps, metrics)
+    limits = LoginLimits(settings.run_dir, settings.auth_max_failures,
+                         settings.auth_failure_window_seconds)
+    authenticator = Authenticator(registry, settings.auth_cache_seconds, limits=limits)
+    store = Store(settings, registry, storage, authenticator, apps, metrics)
 
     app = Flask(__name__)
     app.extensions["bzrstore"] = store
@@ -76,12 +79,15 @@ def build_app(settings: Settings) -> Flask:
     app.register_error_handler(RegistryUnavailable, _render_registry_unavailable)
     app.register_error_handler(Exception, _render_unexpected)
     app.before_request(_label_route)
+    app.before_request(_refuse_malformed_credentials)
     dispatcher = SmartDispatcher(
         app.wsgi_app, registry, storage, store.authenticator, apps, commands,
         settings.max_body_bytes, settings.campaigns, settings.codebase_cache_seconds,
         metrics, anonymous_body_bytes=settings.anonymous_body_bytes,
     )
     app.wsgi_app = MetricsMiddleware(dispatcher, metrics)
+    if settings.public_url:
+        app.wsgi_app = PublicURLFix(app.wsgi_app, settings.public_url)
     if settings.trusted_proxies:
         app.wsgi_app = TrustedProxyFix(app.wsgi_app, settings.trusted_proxies)
     return app
@@ -90,6 +96,12 @@ def build_app(settings: Settings) -> Flask:
 def _label_route() -> None:
     # The rule, not the path, so that metrics have one series per endpoint.
     request.environ["bzrstore.route"] = request.url_rule.rule if request.url_rule else "unmatched"
+
+
+def _refuse_malformed_credentials() -> None:
+    # Every route, even anonymous ones: a client that sent credentials must not be
+    # served as anonymous because they could not be read (parse raises the 401).
+    parse_basic_auth(request.environ)
 
 
 def _render_http_error(exc: HTTPException):

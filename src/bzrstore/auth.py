@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 import secrets
@@ -12,7 +14,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import bcrypt
-from werkzeug.datastructures import Authorization
+
+from .errors import unauthorized
+from .login_limits import LoginLimits
 
 # Cost of the hashes we write; pgcrypto's gen_salt('bf') writes cost 6.
 BCRYPT_ROUNDS = 12
@@ -20,7 +24,11 @@ BCRYPT_ROUNDS = 12
 BCRYPT_MAX_PASSWORD_BYTES = 72
 # $2a$ (pgcrypto), $2b$ (pyca bcrypt), $2y$ (PHP); cost, then 22 salt + 31 hash characters.
 BCRYPT_HASH_RE = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
-# Verified against when there is no usable stored hash, so that costs the same time.
+# Every failed verification takes at least as long as one at this cost (the cost
+# bzrstore writes), so neither an unknown user nor a cheaper pgcrypto hash (cost 6)
+# answers sooner than the hashes bzrstore makes.
+REFERENCE_ROUNDS = BCRYPT_ROUNDS
+# Salt and hash of the hash verified against when there is no usable stored one.
 _DUMMY_SALT_AND_HASH = "abcdefghijklmnopqrstuu" + "." * 31
 
 
@@ -42,50 +50,91 @@ def hash_password(password: str, rounds: int | None = None) -> str:
 
 
 def parse_basic_auth(environ: dict[str, Any]) -> tuple[str, str] | None:
-    """The (username, password) of a Basic Authorization header, or None."""
-    auth = Authorization.from_header(environ.get("HTTP_AUTHORIZATION"))
-    if auth is None or auth.type != "basic":
+    """The (username, password) of a Basic Authorization header; None without one.
+
+    A header that is there but is not valid ``Basic base64(user:password)`` is a 401,
+    never anonymous: a client that meant to authenticate must learn that it did not.
+    """
+    header = environ.get("HTTP_AUTHORIZATION", "").strip()
+    if not header:
         return None
-    # No user name (a bare "Basic", or ":pw") names no worker: treat it as no credentials.
-    if not auth.username or auth.password is None:
-        return None
-    return auth.username, auth.password
+    scheme, _, token = header.partition(" ")
+    try:
+        if scheme.lower() != "basic":
+            raise ValueError("not Basic")
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (ValueError, binascii.Error) as exc:  # UnicodeDecodeError is a ValueError
+        raise unauthorized("malformed credentials: Basic user:password expected") from exc
+    username, colon, password = decoded.partition(":")
+    if not username or not colon:
+        raise unauthorized("malformed credentials: Basic user:password expected")
+    return username, password
 
 
 class Authenticator:
     """Checks worker credentials against the registry, caching successes for a while."""
 
     def __init__(self, registry: PasswordHashes, ttl_seconds: float,
-                 max_entries: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_entries: int = 1024, clock: Callable[[], float] = time.monotonic,
+                 limits: LoginLimits | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 reference_rounds: int = REFERENCE_ROUNDS) -> None:
         self.registry = registry
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self.clock = clock
+        self.limits = limits
+        self.sleep = sleep
+        self.reference_rounds = reference_rounds
+        # Fixed, never taken from hashes seen: what an unknown user costs must not
+        # depend on who logged in before.
+        self._dummy_hash = f"$2b${reference_rounds:02d}${_DUMMY_SALT_AND_HASH}"
         self._cache: OrderedDict[bytes, float] = OrderedDict()
         self._lock = threading.Lock()
         # Cached keys are useless outside this process, so memory is no oracle.
         self._key = secrets.token_bytes(32)
-        # Unknown users cost what known ones do: follow the cost of real stored hashes.
-        self._dummy_cost = BCRYPT_ROUNDS
+        # How long the last reference-cost verification took: the floor of a failure.
+        self._reference_seconds: float | None = None
 
-    def authenticate(self, username: str, password: str) -> bool:
-        """Whether the credentials belong to a worker; same answer and time for unknown users."""
+    def authenticate(self, username: str, password: str, client: str = "") -> bool:
+        """Whether the credentials belong to a worker; same answer and time for unknown users.
+
+        Raises ``LoginLimited`` (429), before any hashing, when ``client`` (the peer
+        address) or ``username`` has failed too often; a cached success skips that check.
+        """
         stored = self.registry.worker_password_hash(username)
         match = BCRYPT_HASH_RE.fullmatch(stored) if stored else None
-        if match is None:
-            self._verify(password, self._dummy_hash())
-            return False
-        self._dummy_cost = int(match.group(1))
-        key = self._cache_key(username, password, stored)
-        if self._cached(key):
+        key = self._cache_key(username, password, stored) if match and stored else None
+        if key is not None and self._cached(key):
             return True
-        if not self._verify(password, stored):
-            return False
-        self._remember(key)
-        return True
+        if self.limits is not None:
+            self.limits.check(client, username)
+        started = self.clock()
+        rounds = int(match.group(1)) if match else self.reference_rounds
+        verified = self._verify(password, stored if match and stored else self._dummy_hash)
+        if rounds == self.reference_rounds:
+            self._reference_seconds = self.clock() - started
+        if verified and key is not None:
+            self._remember(key)
+            return True
+        self._pad_failure(started, rounds)
+        if self.limits is not None:
+            self.limits.record_failure(client, username)
+        return False
 
-    def _dummy_hash(self) -> str:
-        return f"$2b${self._dummy_cost:02d}${_DUMMY_SALT_AND_HASH}"
+    def _pad_failure(self, started: float, rounds: int) -> None:
+        """Make a failure last as long as a reference-cost verification at least."""
+        if rounds >= self.reference_rounds:
+            return
+        if self._reference_seconds is None:
+            # First cheap failure in this process: the measurement is the padding.
+            reference_started = self.clock()
+            self._verify("", self._dummy_hash)
+            self._reference_seconds = self.clock() - reference_started
+            return
+        remaining = self._reference_seconds - (self.clock() - started)
+        if remaining > 0:
+            self.sleep(remaining)
 
     @staticmethod
     def _verify(password: str, stored: str) -> bool:
@@ -124,3 +173,13 @@ class Authenticator:
             self._cache.move_to_end(key)
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
+
+
+def require_worker(authenticator: Authenticator, environ: dict[str, Any]) -> str:
+    """The worker whose credentials came with the request; 401 without good ones."""
+    credentials = parse_basic_auth(environ)
+    if credentials is None:
+        raise unauthorized()
+    if not authenticator.authenticate(*credentials, environ.get("REMOTE_ADDR", "")):
+        raise unauthorized("invalid credentials")
+    return credentials[0]

@@ -175,7 +175,7 @@ class SmartDispatcher:
                 raise unauthorized("this request writes: credentials required")
             return None
         try:
-            ok = self.authenticator.authenticate(*credentials)
+            ok = self.authenticator.authenticate(*credentials, environ.get("REMOTE_ADDR", ""))
         except RegistryUnavailable as exc:
             raise ServiceUnavailable("registry unavailable") from exc
         if not ok:

@@ -48,6 +48,13 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 
+# X-Forwarded-* are bzrstore's to judge (BZRSTORE_TRUSTED_PROXIES, proxies.py).
+# gunicorn's own default believes X-Forwarded-Proto from 127.0.0.1 and any Unix
+# socket peer, even when no proxy is configured, so here it believes none.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
+forwarder_headers = ""
+
 # Request line and header limits stay at gunicorn's defaults; the body limit is
 # the app's (BZRSTORE_MAX_BODY_BYTES), matched by nginx's client_max_body_size.
 

@@ -118,6 +118,7 @@ PATHS: dict[str, Any] = {
             "200": _body("The parent location was set.", JSON, schema=_schema("Remote")),
             "400": _error("Invalid name, or `url` is not a URL brz could pull from."),
             **UNAUTHORIZED,
+            "403": _error("Sent by a browser from another origin."),
             "404": _error("No such codebase or branch."),
         }}},
     "/bzr/{branch}/.bzr/{file}": {"get": {
@@ -156,14 +157,18 @@ PATHS: dict[str, Any] = {
         "security": BASIC,
         "requestBody": {"required": True, "content": {
             "application/x-www-form-urlencoded": {"schema": {
-                "type": "object", "required": ["target"],
+                "type": "object", "required": ["target", "csrf_token"],
                 "properties": {"target": {"type": "string",
-                                          "description": "`<codebase>[/<branch>]`"}}}}}},
+                                          "description": "`<codebase>[/<branch>]`"},
+                               "csrf_token": {"type": "string",
+                                              "description": "The token of the admin page's"
+                                                             " form, made for this admin"}}}}}},
         "responses": {
             "200": _body("What was broken.", HTML),
             "400": _error("Invalid target, or no branch or repository there."),
             **UNAUTHORIZED,
-            "403": _error("Not an admin, or a cross-site form submission."),
+            "403": _error("Not an admin, a cross-site submission, or a missing or stale"
+                          " form token."),
         }}},
     "/health": {"get": {
         "summary": "Liveness", "responses": {"200": _body("`ok`", TEXT)}}},

@@ -1,10 +1,11 @@
-"""X-Forwarded-* headers, believed only when they come from a configured proxy."""
+"""Where a request was made to: X-Forwarded-* from a trusted proxy, or the public URL."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -33,3 +34,26 @@ class TrustedProxyFix:
         except ValueError:  # a Unix socket peer, or none
             return False
         return any(peer in network for network in self.networks)
+
+
+class PublicURLFix:
+    """Requests seen as made to ``BZRSTORE_PUBLIC_URL``: its scheme, host and path prefix.
+
+    Absolute links (revision-info's ``link``, the clone hints) and the Origin a form
+    must come from then follow the configured URL, never a Host header a client chose.
+    """
+
+    def __init__(self, app: Any, public_url: str) -> None:
+        self.app = app
+        parts = urlsplit(public_url)
+        self.scheme = parts.scheme
+        self.host = parts.netloc.rpartition("@")[2]  # never user:password@ from the setting
+        self.prefix = parts.path.rstrip("/")
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Set the scheme and host (and the prefix, when the URL has one)."""
+        environ["wsgi.url_scheme"] = self.scheme
+        environ["HTTP_HOST"] = self.host
+        if self.prefix:
+            environ["SCRIPT_NAME"] = self.prefix
+        return self.app(environ, start_response)

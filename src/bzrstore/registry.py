@@ -13,6 +13,7 @@ from typing import Any
 
 from .branches import BRANCH_SCHEMA, BranchRecords
 from .config import Settings
+from .form_keys import FORM_KEY_SCHEMA, FormKeyRecords
 
 # SQLite: how long a writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
@@ -29,6 +30,7 @@ SCHEMA = {
     "worker": "CREATE TABLE IF NOT EXISTS worker (name TEXT PRIMARY KEY, password TEXT NOT NULL)",
     "bzrstore_admin": "CREATE TABLE IF NOT EXISTS bzrstore_admin (worker TEXT PRIMARY KEY)",
     **BRANCH_SCHEMA,
+    **FORM_KEY_SCHEMA,
 }
 
 Run = Callable[..., Any]
@@ -54,7 +56,7 @@ class WorkerInfo:
     admin: bool
 
 
-class Registry(BranchRecords):
+class Registry(BranchRecords, FormKeyRecords):
     """Codebases and workers; backends supply connections, SQL here uses ``?``."""
 
     placeholder = "?"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from breezy import errors
+from breezy import errors, urlutils
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest, NotFound
 
 from .app import get_store
-from .auth import parse_basic_auth
-from .errors import unauthorized
+from .auth import require_worker
+from .csrf import refuse_foreign_origin
 from .names import InvalidName, check_campaign, check_codebase
 from .storage import set_parent_location
 
@@ -26,7 +26,10 @@ def check_remote_url(url: str) -> str:
     """Return ``url`` if it is a network location brz could pull from, else raise."""
     if not url or len(url) > MAX_URL_CHARS or any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise BadRequest("url must be a non-empty URL without spaces")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise BadRequest(f"url is not a valid URL: {exc}") from exc
     if parts.scheme not in REMOTE_SCHEMES:
         raise BadRequest(f"url scheme must be one of {', '.join(sorted(REMOTE_SCHEMES))}")
     if parts.scheme != "lp" and not parts.netloc:
@@ -37,10 +40,10 @@ def check_remote_url(url: str) -> str:
 @remotes.post("/<codebase>/remotes/<remote>")
 def set_remote(codebase: str, remote: str) -> Response:
     """Set the parent location of branch ``<cb>/<remote>``; workers only."""
+    # brz and Janitor send no Origin; a browser page from elsewhere does.
+    refuse_foreign_origin(required=False)
     store = get_store()
-    credentials = parse_basic_auth(request.environ)
-    if credentials is None or not store.authenticator.authenticate(*credentials):
-        raise unauthorized()
+    require_worker(store.authenticator, request.environ)
     try:
         check_codebase(codebase)
         check_campaign(remote)
@@ -53,4 +56,6 @@ def set_remote(codebase: str, remote: str) -> Response:
         set_parent_location(store.settings, f"{codebase}/{remote}", url)
     except errors.NotBranchError as exc:
         raise NotFound(f"no such branch: {codebase}/{remote}") from exc
+    except urlutils.InvalidURL as exc:  # Breezy's URLs are ASCII: an IDN host, say
+        raise BadRequest(f"url is not a URL Breezy accepts: {exc}") from exc
     return jsonify({"codebase": codebase, "remote": remote, "url": url})
