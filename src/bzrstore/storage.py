@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -17,6 +18,8 @@ from .config import Settings
 from .names import split_branch_path
 
 SHARED_REPO_FORMAT = "2a"
+# Opens a directory but fails (ELOOP/ENOTDIR) on a symlink or anything else.
+NO_FOLLOW_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
 class JailedLocalTransport(LocalTransport):
@@ -92,14 +95,27 @@ class Storage:
         return target
 
     def ensure_parents(self, codebase: str, segments: tuple[str, ...]) -> None:
-        """Create the directories above branch ``segments`` (never the branch itself)."""
-        path = self.codebase_dir(codebase)
-        for segment in segments[:-1]:
-            path = path / segment
-            try:
-                path.mkdir()
-            except FileExistsError:
-                pass
+        """Create the directories above branch ``segments`` (never the branch itself).
+
+        Walks down from the codebase root by directory descriptors and never follows a
+        symlink, so one planted inside a repository cannot make it create directories
+        elsewhere. At a symlink, a file or any other error it stops: the request then
+        fails inside the jailed transport, with a smart error the client understands.
+        """
+        try:
+            fd = os.open(self.codebase_dir(codebase), NO_FOLLOW_DIRECTORY)
+        except OSError:
+            return
+        try:
+            for segment in segments[:-1]:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(segment, dir_fd=fd)
+                parent, fd = fd, os.open(segment, NO_FOLLOW_DIRECTORY, dir_fd=fd)
+                os.close(parent)
+        except OSError:
+            return
+        finally:
+            os.close(fd)
 
 
 def create_shared_repository(path: Path) -> None:
@@ -125,21 +141,23 @@ def branch_transport(settings: Settings, target: str) -> JailedLocalTransport:
 
 def set_parent_location(settings: Settings, target: str, url: str) -> None:
     """Record ``url`` as the parent of the branch at ``<cb>/<branch>``."""
-    from breezy.controldir import ControlDir
+    from .controldirs import open_branch
 
-    branch = ControlDir.open_from_transport(branch_transport(settings, target)).open_branch()
+    branch = open_branch(branch_transport(settings, target))
     with branch.lock_write():
         branch.set_parent(url)
 
 
 def break_lock(settings: Settings, target: str) -> list[str]:
     """Break the locks of the branch (and its repository) at ``<cb>[/<branch>]``."""
-    from breezy.controldir import ControlDir
+    from .controldirs import BranchReferenceRefused, branch_of, open_controldir
 
-    controldir = ControlDir.open_from_transport(branch_transport(settings, target))
+    controldir = open_controldir(branch_transport(settings, target))
     broken: list[str] = []
     try:
-        branch = controldir.open_branch()
+        branch = branch_of(controldir)
+    except BranchReferenceRefused:
+        raise
     except errors.NotBranchError:
         branch = None
     if branch is not None:
@@ -160,15 +178,14 @@ def break_lock(settings: Settings, target: str) -> list[str]:
 
 def check_repositories(settings: Settings, codebases: list[str]) -> int:
     """Verify repositories like ``brz check``; return 0 when all are sound."""
-    from breezy.check import check_dwim
+    from .controldirs import check_repository
 
     names = codebases or sorted(p.name for p in settings.repos_dir.iterdir() if p.is_dir()
                                 and not p.name.startswith("."))
     failed = 0
     for name in names:
         try:
-            location = branch_transport(settings, name).local_abspath(".")
-            check_dwim(location, verbose=False, do_branch=True, do_repo=True, do_tree=False)
+            check_repository(branch_transport(settings, name))
         except (errors.BzrError, OSError) as exc:
             print(f"{name}: {exc}")
             failed += 1
