@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,6 +19,8 @@ from .config import Settings
 from .names import split_branch_path
 
 SHARED_REPO_FORMAT = "2a"
+# C0, DEL and C1: Breezy itself never names a file with one.
+CONTROL_CHARACTER_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Opens a directory but fails (ELOOP/ENOTDIR) on a symlink or anything else.
 NO_FOLLOW_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
@@ -35,11 +38,17 @@ class JailedLocalTransport(LocalTransport):
 
     def clone(self, offset: str | None = None) -> JailedLocalTransport:
         """Clone within the same jail."""
+        if offset is not None and CONTROL_CHARACTER_RE.search(urlutils.unescape(offset)):
+            raise NoSuchFile(offset)
         base = self.base if offset is None else self.abspath(offset)
         return JailedLocalTransport(base, self._jail)
 
     def _abspath(self, relative_reference: str) -> str:
         path = super()._abspath(relative_reference)
+        # Verb arguments name paths the URL checks never saw: no file or directory whose
+        # name holds a control character is ever made or read (it could forge listings).
+        if CONTROL_CHARACTER_RE.search(path, len(self._local_base)):
+            raise NoSuchFile(self._client_path(path))
         real = os.path.realpath(path)
         if real != self._jail and not real.startswith(self._jail + os.sep):
             raise NoSuchFile(self._client_path(path))
@@ -83,7 +92,8 @@ class Storage:
             return target
         self.repos_dir.mkdir(parents=True, exist_ok=True)
         # Build it aside and rename, so concurrent workers never see half a repository.
-        staging = Path(tempfile.mkdtemp(prefix=f".new-{codebase}-", dir=self.repos_dir))
+        # The prefix leaves the codebase name out: a 255-character name fits no longer one.
+        staging = Path(tempfile.mkdtemp(prefix=".new-", dir=self.repos_dir))
         try:
             create_shared_repository(staging)
             os.rename(staging, target)
