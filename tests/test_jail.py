@@ -14,7 +14,7 @@ from breezy.errors import NotBranchError
 from conftest import basic
 from webtest import TestApp
 
-from bzrstore import create_app
+from bzrstore import cli, create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
 from bzrstore.controldirs import find_branches
@@ -226,3 +226,17 @@ def test_smart_push_below_a_planted_symlink_creates_nothing_outside(web, setting
     web.post("/bzr/alpha/outlink/deeper/main/.bzr/smart", init, headers=SMART_HEADERS,
              expect_errors=True)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_cli_commands_do_not_follow_references(planted, settings, outside, recorder,
+                                               monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("BZRSTORE_DATA", str(settings.data))
+    monkeypatch.setenv("BZRSTORE_DATABASE_URL", "")
+    before = tree_snapshot(outside)
+    for target in ("alpha/camp/ref", "alpha/camp/web"):
+        assert cli.main(["break-lock", target]) == 1
+    assert cli.main(["export", "alpha", "-o", str(tmp_path / "alpha.tar")]) == 0
+    assert cli.main(["check", "alpha"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert recorder.hits == []
+    assert tree_snapshot(outside) == before and is_locked(outside)
