@@ -112,8 +112,8 @@ class Storage:
         elsewhere. At a symlink, a file or any other error it stops: the request then
         fails inside the jailed transport, with a smart error the client understands.
         """
-        try:
-            fd = os.open(self.codebase_dir(codebase), NO_FOLLOW_DIRECTORY)
+        try:  # the root is the operator's (it may be a symlink); only what is below it not
+            fd = os.open(self.codebase_dir(codebase), os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
             return
         try:
