@@ -19,6 +19,7 @@ from bzrstore import create_app
 from bzrstore.config import load_settings
 from bzrstore.storage import Storage
 from servers import Brz
+from smartwire import request_v3
 
 PACK = "0123456789abcdef0123456789abcdef"
 SERVED = [".bzr/branch-format", "camp/main/.bzr/branch-format", "camp/main/.bzr/branch/format",
@@ -141,3 +142,14 @@ def test_brz_reads_over_plain_http_with_only_the_allow_list(store, brz: Brz, pro
     brz.run("info", "-v", url)
     assert any(path.endswith("/lock/held/info") for path in proxy.paths)  # asked, refused
     assert brz.run("cat", store.reader_url("alpha/plain/main/.gitignore")).stdout == "*.o\n"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    request_v3(b"get", b"camp/main/.bzr/branch/lock/held/info"),
+    request_v3(b"get", b".bzr/repository/lock/held/info"),
+    request_v3(b"readv", b"camp/main/.bzr/branch/lock/held/info", body=b"0,10"),
+], ids=["get-branch", "get-repository", "readv"])
+def test_anonymous_smart_reads_do_not_see_lock_details(web, request_bytes):
+    response = web.post("/bzr/alpha/.bzr/smart", request_bytes,
+                        headers={"Content-Type": "application/octet-stream"})
+    assert b"hostname" not in response.body and b"nonce" not in response.body

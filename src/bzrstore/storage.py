@@ -21,6 +21,8 @@ from .names import split_branch_path
 SHARED_REPO_FORMAT = "2a"
 # C0, DEL and C1: Breezy itself never names a file with one.
 CONTROL_CHARACTER_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A LockDir's info file, held or being taken (lock/held/info, lock/<random>.tmp/info).
+LOCK_INFO_RE = re.compile(r"/lock/[^/]+/info$")
 # Opens a directory but fails (ELOOP/ENOTDIR) on a symlink or anything else.
 NO_FOLLOW_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
@@ -32,22 +34,25 @@ class JailedLocalTransport(LocalTransport):
     inside a repository, and keeps filesystem paths out of error messages.
     """
 
-    def __init__(self, base: str, jail: str | None = None) -> None:
+    def __init__(self, base: str, jail: str | None = None, hide_lock_info: bool = False) -> None:
         super().__init__(base)
         self._jail = jail if jail is not None else os.path.realpath(self._local_base)
+        self._hide_lock_info = hide_lock_info
 
     def clone(self, offset: str | None = None) -> JailedLocalTransport:
         """Clone within the same jail."""
         if offset is not None and CONTROL_CHARACTER_RE.search(urlutils.unescape(offset)):
             raise NoSuchFile(offset)
         base = self.base if offset is None else self.abspath(offset)
-        return JailedLocalTransport(base, self._jail)
+        return JailedLocalTransport(base, self._jail, self._hide_lock_info)
 
     def _abspath(self, relative_reference: str) -> str:
         path = super()._abspath(relative_reference)
         # Verb arguments name paths the URL checks never saw: no file or directory whose
         # name holds a control character is ever made or read (it could forge listings).
         if CONTROL_CHARACTER_RE.search(path, len(self._local_base)):
+            raise NoSuchFile(self._client_path(path))
+        if self._hide_lock_info and LOCK_INFO_RE.search(path):
             raise NoSuchFile(self._client_path(path))
         real = os.path.realpath(path)
         if real != self._jail and not real.startswith(self._jail + os.sep):
@@ -70,9 +75,14 @@ class JailedLocalTransport(LocalTransport):
         return super()._translate_error(bare, self._client_path(path), raise_generic)
 
 
-def jailed_transport(root: Path) -> JailedLocalTransport:
-    """A transport rooted at ``root`` that cannot reach outside it."""
-    return JailedLocalTransport(urlutils.local_path_to_url(str(root)))
+def jailed_transport(root: Path, hide_lock_info: bool = False) -> JailedLocalTransport:
+    """A transport rooted at ``root`` that cannot reach outside it.
+
+    With ``hide_lock_info`` (readers: they never lock), a lock's ``info`` file is
+    absent: it names the server's host, OS user, pid and the lock's nonce.
+    """
+    return JailedLocalTransport(urlutils.local_path_to_url(str(root)),
+                                hide_lock_info=hide_lock_info)
 
 
 class Storage:
