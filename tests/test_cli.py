@@ -69,7 +69,7 @@ def test_codebase_add_list_remove(env: Settings, capsys):
     assert run(capsys, "codebase", "list") == (0, "hello\n", "")
 
 
-@pytest.mark.parametrize("bad", ["Hello", "../etc", "admin", "a/b", ".hidden", "x" * 101])
+@pytest.mark.parametrize("bad", ["Hello", "../etc", "admin", "a/b", ".hidden", "x" * 256])
 def test_invalid_codebase_names_write_nothing(env: Settings, capsys, bad: str):
     status, out, err = run(capsys, "codebase", "add", "good", bad)
     assert status == 1

@@ -61,7 +61,7 @@ def test_protocol_one_and_two_requests_are_served(web: TestApp):
     "/bzr/alpha/c/a\\b/.bzr/smart",
     "/bzr/alpha/c/%00/.bzr/smart",
     "/bzr/alpha/c%C3%A9/.bzr/smart",    # non-ASCII campaign
-    "/bzr/" + "a" * 101 + "/.bzr/smart",
+    "/bzr/" + "a" * 256 + "/.bzr/smart",  # SPEC: up to 255 characters
 ])
 def test_invalid_names_are_400_before_any_disk_access(web: TestApp, repos, path: str):
     before = tree_snapshot(repos)

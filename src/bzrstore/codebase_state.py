@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import breezy.bzr  # noqa: F401 - registers the Bazaar formats with ControlDir
 from breezy import errors, lockdir
 from breezy.revision import NULL_REVISION
 
+from .controldirs import find_branches, open_controldir
 from .storage import jailed_transport
 
 STATE_KEYS = ("codebase", "format", "branches", "revisions", "ghosts")
@@ -32,18 +32,17 @@ def frozen_codebase(root: Path, codebase: str,
     what serialises writers is the physical lock on ``pack-names`` and each branch's
     lock, so those are held: a push waits, then fails with a lock error.
     """
-    from breezy.controldir import ControlDir
-
     if not root.is_dir():
         raise TransferError(f"codebase {codebase} has no repository on this node")
-    repository = ControlDir.open_from_transport(jailed_transport(root)).open_repository()
+    transport = jailed_transport(root)
+    repository = open_controldir(transport).open_repository()
     inode, held = root.stat().st_ino, []
     # Breezy waits a fixed 30 s for each lock; the operator chooses here instead.
     default, lockdir._DEFAULT_TIMEOUT_SECONDS = lockdir._DEFAULT_TIMEOUT_SECONDS, wait_seconds
     try:
         held.append(_take(repository, codebase))
         held.append(_take(repository.control_files, codebase))
-        branches = list(repository.find_branches(using=True))
+        branches = list(find_branches(transport))
         for branch in branches:
             held.append(_take(branch, f"{codebase}/{branch_path(branch, root)}"))
     except BaseException:
@@ -122,12 +121,11 @@ def describe(state: dict[str, Any]) -> str:
 
 def verify_copy(root: Path, manifest: dict[str, Any]) -> None:
     """Open the copy with Breezy; refuse unless its state is the manifest's."""
-    from breezy.controldir import ControlDir
-
     try:
-        repository = ControlDir.open_from_transport(jailed_transport(root)).open_repository()
+        transport = jailed_transport(root)
+        repository = open_controldir(transport).open_repository()
         with repository.lock_read():
-            branches = list(repository.find_branches(using=True))
+            branches = list(find_branches(transport))
             state = read_state(repository, branches, root, manifest["codebase"])
     except (errors.BzrError, OSError) as exc:
         raise TransferError(f"verification failed: the copy does not open: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context
@@ -18,6 +19,26 @@ PAGE_SIZE = 100
 LISTING_TYPES = ("text/html", "application/json", "text/plain")
 # The text listing is for scripts: every match, fetched from the registry a page at a time.
 TEXT_BATCH = 1000
+# What a text listing field may not hold as it is: backslash, C0, DEL, C1 controls and
+# the two separators Python's splitlines() also breaks lines at.
+TEXT_ESCAPE_RE = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+TEXT_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def escape_text(value: str) -> str:
+    """``value`` as one field of a text listing: backslash and controls escaped, Python-style.
+
+    Names are checked on the way in, but rows also come from the registry (Janitor's
+    own database, older releases): a tab or newline must never forge a field or a row.
+    """
+    return TEXT_ESCAPE_RE.sub(_escape_character, value)
+
+
+def _escape_character(match: re.Match[str]) -> str:
+    char = match[0]
+    if char in TEXT_ESCAPES:
+        return TEXT_ESCAPES[char]
+    return f"\\x{ord(char):02x}" if ord(char) <= 0xFF else f"\\u{ord(char):04x}"
 
 
 @listings.app_template_filter("datetime")
@@ -61,7 +82,7 @@ def _text_listing(query: str):
         names, _ = registry.page_codebases(query, TEXT_BATCH, offset)
         if not names:
             return
-        yield "".join(f"{name}\n" for name in names)
+        yield "".join(f"{escape_text(name)}\n" for name in names)
         offset += len(names)
 
 
@@ -80,7 +101,8 @@ def branches(codebase: str) -> Response:
     if kind == "application/json":
         response = jsonify({"codebase": codebase, "branches": list(iter_rows(tips))})
     elif kind == "text/plain":
-        lines = (f"{t.path}\t{t.revno}\t{t.revision_id}\n" for t in tips)
+        lines = (f"{escape_text(t.path)}\t{t.revno}\t{escape_text(t.revision_id)}\n"
+                 for t in tips)
         response = Response("".join(lines), mimetype="text/plain")
     else:
         response = Response(render_template("branches.html", codebase=codebase, tips=tips))

@@ -128,8 +128,8 @@ PATHS: dict[str, Any] = {
                        _param("file", "path", "Path below `.bzr/`.")],
         "responses": {
             "200": _body("The file.", "application/octet-stream"),
-            "400": _error("An invalid name."),
-            "404": _error("No such codebase or file."),
+            "404": _error("No such codebase or file, a file brz does not read over plain"
+                          " HTTP (lock details), or an invalid name."),
         }}},
     "/api/pushes": {"get": {
         "summary": "The push log, newest first",

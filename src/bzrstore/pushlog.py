@@ -16,6 +16,7 @@ from breezy.revision import NULL_REVISION
 
 from .branches import BranchRecords, BranchTip, Push
 from .metrics import Metrics
+from .names import InvalidName, split_branch_path
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,11 @@ def record_tip_change(params: Any) -> None:
     if context is None or not params.branch.base.startswith(context.root_url):
         return
     path = urlutils.unescape(params.branch.base[len(context.root_url) :]).strip("/")
+    try:  # a path a verb argument named, not the checked URL: listings must not show it
+        split_branch_path(f"{context.codebase}/{path}".rstrip("/"))
+    except InvalidName:
+        log.warning("not recording branch %r of %s: not a valid name", path, context.codebase)
+        return
     new_revid = params.new_revid.decode()
     tip = BranchTip(path, params.new_revno, new_revid, *_describe(params))
     push = Push(context.codebase, path, params.old_revno, params.old_revid.decode(),

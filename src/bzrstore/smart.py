@@ -234,7 +234,7 @@ def _path(environ: dict[str, Any]) -> str:
 def make_smart_app(root: Path, writable: bool, max_body_bytes: int,
                    commands: Registry | None = None) -> StreamingSmartApp:
     """A streaming smart app jailed at ``root``; read-only unless ``writable``."""
-    transport: Transport = jailed_transport(root)
+    transport: Transport = jailed_transport(root, hide_lock_info=not writable)
     if not writable:
         transport = ReadonlyTransportDecorator("readonly+" + transport.base, transport)
     return StreamingSmartApp(transport, "/", commands, max_body_bytes)

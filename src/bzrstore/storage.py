@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +19,12 @@ from .config import Settings
 from .names import split_branch_path
 
 SHARED_REPO_FORMAT = "2a"
+# C0, DEL and C1: Breezy itself never names a file with one.
+CONTROL_CHARACTER_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A LockDir's info file, held or being taken (lock/held/info, lock/<random>.tmp/info).
+LOCK_INFO_RE = re.compile(r"/lock/[^/]+/info$")
+# Opens a directory but fails (ELOOP/ENOTDIR) on a symlink or anything else.
+NO_FOLLOW_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
 class JailedLocalTransport(LocalTransport):
@@ -26,17 +34,26 @@ class JailedLocalTransport(LocalTransport):
     inside a repository, and keeps filesystem paths out of error messages.
     """
 
-    def __init__(self, base: str, jail: str | None = None) -> None:
+    def __init__(self, base: str, jail: str | None = None, hide_lock_info: bool = False) -> None:
         super().__init__(base)
         self._jail = jail if jail is not None else os.path.realpath(self._local_base)
+        self._hide_lock_info = hide_lock_info
 
     def clone(self, offset: str | None = None) -> JailedLocalTransport:
         """Clone within the same jail."""
+        if offset is not None and CONTROL_CHARACTER_RE.search(urlutils.unescape(offset)):
+            raise NoSuchFile(offset)
         base = self.base if offset is None else self.abspath(offset)
-        return JailedLocalTransport(base, self._jail)
+        return JailedLocalTransport(base, self._jail, self._hide_lock_info)
 
     def _abspath(self, relative_reference: str) -> str:
         path = super()._abspath(relative_reference)
+        # Verb arguments name paths the URL checks never saw: no file or directory whose
+        # name holds a control character is ever made or read (it could forge listings).
+        if CONTROL_CHARACTER_RE.search(path, len(self._local_base)):
+            raise NoSuchFile(self._client_path(path))
+        if self._hide_lock_info and LOCK_INFO_RE.search(path):
+            raise NoSuchFile(self._client_path(path))
         real = os.path.realpath(path)
         if real != self._jail and not real.startswith(self._jail + os.sep):
             raise NoSuchFile(self._client_path(path))
@@ -58,9 +75,14 @@ class JailedLocalTransport(LocalTransport):
         return super()._translate_error(bare, self._client_path(path), raise_generic)
 
 
-def jailed_transport(root: Path) -> JailedLocalTransport:
-    """A transport rooted at ``root`` that cannot reach outside it."""
-    return JailedLocalTransport(urlutils.local_path_to_url(str(root)))
+def jailed_transport(root: Path, hide_lock_info: bool = False) -> JailedLocalTransport:
+    """A transport rooted at ``root`` that cannot reach outside it.
+
+    With ``hide_lock_info`` (readers: they never lock), a lock's ``info`` file is
+    absent: it names the server's host, OS user, pid and the lock's nonce.
+    """
+    return JailedLocalTransport(urlutils.local_path_to_url(str(root)),
+                                hide_lock_info=hide_lock_info)
 
 
 class Storage:
@@ -80,7 +102,8 @@ class Storage:
             return target
         self.repos_dir.mkdir(parents=True, exist_ok=True)
         # Build it aside and rename, so concurrent workers never see half a repository.
-        staging = Path(tempfile.mkdtemp(prefix=f".new-{codebase}-", dir=self.repos_dir))
+        # The prefix leaves the codebase name out: a 255-character name fits no longer one.
+        staging = Path(tempfile.mkdtemp(prefix=".new-", dir=self.repos_dir))
         try:
             create_shared_repository(staging)
             os.rename(staging, target)
@@ -92,14 +115,27 @@ class Storage:
         return target
 
     def ensure_parents(self, codebase: str, segments: tuple[str, ...]) -> None:
-        """Create the directories above branch ``segments`` (never the branch itself)."""
-        path = self.codebase_dir(codebase)
-        for segment in segments[:-1]:
-            path = path / segment
-            try:
-                path.mkdir()
-            except FileExistsError:
-                pass
+        """Create the directories above branch ``segments`` (never the branch itself).
+
+        Walks down from the codebase root by directory descriptors and never follows a
+        symlink, so one planted inside a repository cannot make it create directories
+        elsewhere. At a symlink, a file or any other error it stops: the request then
+        fails inside the jailed transport, with a smart error the client understands.
+        """
+        try:  # the root is the operator's (it may be a symlink); only what is below it not
+            fd = os.open(self.codebase_dir(codebase), os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return
+        try:
+            for segment in segments[:-1]:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(segment, dir_fd=fd)
+                parent, fd = fd, os.open(segment, NO_FOLLOW_DIRECTORY, dir_fd=fd)
+                os.close(parent)
+        except OSError:
+            return
+        finally:
+            os.close(fd)
 
 
 def create_shared_repository(path: Path) -> None:
@@ -125,21 +161,23 @@ def branch_transport(settings: Settings, target: str) -> JailedLocalTransport:
 
 def set_parent_location(settings: Settings, target: str, url: str) -> None:
     """Record ``url`` as the parent of the branch at ``<cb>/<branch>``."""
-    from breezy.controldir import ControlDir
+    from .controldirs import open_branch
 
-    branch = ControlDir.open_from_transport(branch_transport(settings, target)).open_branch()
+    branch = open_branch(branch_transport(settings, target))
     with branch.lock_write():
         branch.set_parent(url)
 
 
 def break_lock(settings: Settings, target: str) -> list[str]:
     """Break the locks of the branch (and its repository) at ``<cb>[/<branch>]``."""
-    from breezy.controldir import ControlDir
+    from .controldirs import BranchReferenceRefused, branch_of, open_controldir
 
-    controldir = ControlDir.open_from_transport(branch_transport(settings, target))
+    controldir = open_controldir(branch_transport(settings, target))
     broken: list[str] = []
     try:
-        branch = controldir.open_branch()
+        branch = branch_of(controldir)
+    except BranchReferenceRefused:
+        raise
     except errors.NotBranchError:
         branch = None
     if branch is not None:
@@ -160,15 +198,14 @@ def break_lock(settings: Settings, target: str) -> list[str]:
 
 def check_repositories(settings: Settings, codebases: list[str]) -> int:
     """Verify repositories like ``brz check``; return 0 when all are sound."""
-    from breezy.check import check_dwim
+    from .controldirs import check_repository
 
     names = codebases or sorted(p.name for p in settings.repos_dir.iterdir() if p.is_dir()
                                 and not p.name.startswith("."))
     failed = 0
     for name in names:
         try:
-            location = branch_transport(settings, name).local_abspath(".")
-            check_dwim(location, verbose=False, do_branch=True, do_repo=True, do_tree=False)
+            check_repository(branch_transport(settings, name))
         except (errors.BzrError, OSError) as exc:
             print(f"{name}: {exc}")
             failed += 1

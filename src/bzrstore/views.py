@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import os
+import re
 
 from flask import Blueprint, Response, jsonify, send_file
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import NotFound
 
 from .app import get_store
-from .names import InvalidName, check_segment, split_branch_path
+from .names import InvalidName, split_branch_path
 from .openapi import build_document
 from .registry import RegistryUnavailable
 
 views = Blueprint("views", __name__)
 
 CONTROL_DIR = ".bzr"
+# The files below a .bzr directory that brz reads over plain HTTP, found by running
+# brz (log, info, branch, checkout, cat, pull, diff, ...) against a server whose smart
+# path was hidden. Not lock/held/info: it names the server's host, user, pid and nonce.
+CONTROL_FILE_RE = re.compile(
+    r"branch-format"
+    r"|branch/(?:format|branch\.conf|last-revision|tags|references)"
+    r"|repository/(?:format|shared-storage|pack-names)"
+    r"|repository/packs/[0-9a-f]{32}\.pack"
+    r"|repository/indices/[0-9a-f]{32}\.[cirst]ix"
+)
 
 
 @views.get("/health")
@@ -52,17 +63,22 @@ def ready() -> Response:
 
 @views.get(f"/bzr/<path:location>/{CONTROL_DIR}/<path:name>")
 def control_file(location: str, name: str) -> Response:
-    """Plain-HTTP read of a file below a ``.bzr`` directory (brz's fallback for http://)."""
+    """Plain-HTTP read of an allow-listed ``.bzr`` file (brz's fallback for http://).
+
+    Anything else is 404, as is a path with a refused name: brz reads 404 as "not here"
+    and keeps looking further up (``brz cat URL/.gitignore`` probes below the branch).
+    """
     store = get_store()
+    if not CONTROL_FILE_RE.fullmatch(name):
+        raise NotFound("no such file")
     try:
         codebase, segments = split_branch_path(location)
-        parts = [check_segment(part) for part in name.split("/")]
     except InvalidName as exc:
-        raise BadRequest(str(exc)) from exc
+        raise NotFound("no such file") from exc
     if not store.registry.codebase_exists(codebase):
         raise NotFound(f"no such codebase: {codebase}")
     root = os.path.realpath(store.storage.codebase_dir(codebase))
-    path = os.path.join(root, *segments, CONTROL_DIR, *parts)
+    path = os.path.join(root, *segments, CONTROL_DIR, *name.split("/"))
     real = os.path.realpath(path)
     if not real.startswith(root + os.sep) or not os.path.isfile(real):
         raise NotFound("no such file")
