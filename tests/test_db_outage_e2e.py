@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import POSTGRES_URL_ENV, WORKER, as_worker, run_cli
-from postgres import postgres_schema
+from postgres import postgres_schema, url_through
 from tcpproxy import TcpProxy
 
 from servers import BIN, ROOT, Brz, Gunicorn
@@ -42,8 +42,7 @@ def outage_store(tmp_path: Path):
     with postgres_schema(url) as direct_url:
         parts = urllib.parse.urlsplit(direct_url)
         proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432)).start()
-        proxied = urllib.parse.urlunsplit(
-            parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+        proxied = url_through(direct_url, proxy.port)
         data = tmp_path / "data"
         env = {**os.environ, "BZRSTORE_DATA": str(data), "BZRSTORE_DATABASE_URL": proxied,
                "BZRSTORE_CODEBASE_CACHE_SECONDS": "0", "BZRSTORE_AUTH_CACHE_SECONDS": "0",

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from postgres import url_through
 from tcpproxy import TcpProxy
 
 from bzrstore.auth import Authenticator, hash_password
@@ -278,7 +279,7 @@ OUTAGE_SECONDS = 12.0
 def test_postgres_heals_at_once_after_an_outage(postgres_schema_url: str):
     parts = urlsplit(postgres_schema_url)
     proxy = TcpProxy((parts.hostname, parts.port)).start()
-    proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+    proxied = url_through(postgres_schema_url, proxy.port)
     registry = PostgresRegistry(proxied, 2, timeout_seconds=3)
     try:
         registry.ensure_schema()
