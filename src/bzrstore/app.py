@@ -18,7 +18,7 @@ from .metrics import Metrics, MetricsMiddleware, make_metrics
 from .proxies import TrustedProxyFix
 from .pushlog import install_hook
 from .registry import Registry, RegistryUnavailable, open_registry
-from .repair import install_upload_cleanup
+from .repair import heal_on_start
 from .smart import SmartAppCache, build_command_registry, make_smart_app
 from .storage import Storage
 
@@ -47,10 +47,10 @@ def build_app(settings: Settings) -> Flask:
     set_mmap_threshold(settings.mmap_threshold_bytes)
     install_hook()
     install_disk_full_errors()
-    install_upload_cleanup()
     registry = open_registry(settings)
     registry.ensure_schema()
     settings.repos_dir.mkdir(parents=True, exist_ok=True)
+    heal_on_start(settings.repos_dir)
     storage = Storage(settings.repos_dir)
     commands = build_command_registry()
 

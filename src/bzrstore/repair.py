@@ -21,6 +21,7 @@ from typing import Any
 
 from breezy import errors
 from breezy.lock import Lock
+from breezy.lockdir import LockDir
 from breezy.transport import NoSuchFile, get_transport_from_url
 
 log = logging.getLogger(__name__)
@@ -113,11 +114,13 @@ def clean_uploads_on_lock(result: Any) -> None:
                     len(removed), " ".join(removed))
 
 
-def install_upload_cleanup() -> None:
-    """Register clean_uploads_on_lock with Breezy once per process."""
-    hooks = Lock.hooks["lock_acquired"]
-    if clean_uploads_on_lock not in hooks:
+def heal_on_start(repos_dir: Path) -> None:
+    """In a serving process: clear stale uploads at each push, and stale staging now."""
+    if clean_uploads_on_lock not in Lock.hooks["lock_acquired"]:
         Lock.hooks.install_named_hook("lock_acquired", clean_uploads_on_lock, HOOK_NAME)
+    removed = remove_stale_staging(repos_dir)
+    if removed:
+        log.warning("removed stale staging directories: %s", " ".join(removed))
 
 
 def stale_staging(repos_dir: Path, now: float) -> list[Path]:
@@ -137,3 +140,32 @@ def remove_stale_staging(repos_dir: Path) -> list[str]:
     for path in removed:
         shutil.rmtree(path, ignore_errors=True)
     return [path.name for path in removed]
+
+
+def held_locks(codebase_dir: Path) -> list[str]:
+    """Relative paths of the held repository and branch locks in a codebase."""
+    found = []
+    for top, dirs, _ in os.walk(codebase_dir):  # never follows symlinks
+        if ".bzr" in dirs:
+            dirs.remove(".bzr")  # only its two lock directories matter here
+            for kind in ("repository", "branch"):
+                lock = Path(top, ".bzr", kind, "lock")
+                if (lock / "held").is_dir() and not lock.is_symlink():
+                    found.append(str(lock.relative_to(codebase_dir)))
+    return sorted(found)
+
+
+def repair_codebase(codebase_dir: Path, root_transport: Any) -> list[str]:
+    """Break locks whose holder died on this host and remove stale uploads; say what."""
+    done = []
+    for path in held_locks(codebase_dir):
+        lock = LockDir(root_transport, path)
+        holder = lock.peek()
+        if holder is not None and holder.is_lock_holder_known_dead():
+            lock.force_break(holder)
+            done.append(f"broke {path}: its holder, pid {holder.get('pid')}, is dead")
+        else:
+            done.append(f"left {path}: held by a live process, or one on another host")
+    removed = remove_stale_uploads(root_transport.clone(".bzr/repository"))
+    done.extend(f"removed .bzr/repository/{UPLOAD_DIR}/{name}" for name in removed)
+    return done
