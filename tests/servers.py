@@ -153,3 +153,11 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, bytes | None]]:
         content = path.read_bytes() if path.is_file() and not path.is_symlink() else None
         snapshot[str(path.relative_to(root))] = (stat.st_mode, content)
     return snapshot
+
+
+def start_brz(brz: Brz, *args: str | Path, cwd: Path | None = None) -> subprocess.Popen[str]:
+    """Start ``brz args`` in the background (to act on the server while it runs)."""
+    return subprocess.Popen(
+        [str(BIN / "brz"), *map(str, args)], cwd=cwd, env=brz.env(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )

@@ -6,10 +6,13 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from postgres import url_through
+from tcpproxy import TcpProxy
 
 from bzrstore.auth import Authenticator, hash_password
 from bzrstore.config import Settings, load_settings
@@ -267,6 +270,33 @@ def test_postgres_unreachable_is_unavailable():
             registry.ping()
     finally:
         registry.close()
+
+
+# Long enough for psycopg_pool's reconnection back-off to reach 8 s steps.
+OUTAGE_SECONDS = 12.0
+
+
+def test_postgres_heals_at_once_after_an_outage(postgres_schema_url: str):
+    parts = urlsplit(postgres_schema_url)
+    proxy = TcpProxy((parts.hostname, parts.port)).start()
+    proxied = url_through(postgres_schema_url, proxy.port)
+    registry = PostgresRegistry(proxied, 2, timeout_seconds=3)
+    try:
+        registry.ensure_schema()
+        proxy.cut()
+        deadline = time.monotonic() + OUTAGE_SECONDS
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            with pytest.raises(RegistryUnavailable):
+                registry.ping()
+            assert time.monotonic() - started < 3.5  # a dead database answers quickly
+        proxy.restore()
+        started = time.monotonic()
+        registry.ping()
+        assert time.monotonic() - started < 1.0
+    finally:
+        registry.close()
+        proxy.stop()
 
 
 def test_close_then_use_reconnects(registry: Registry):

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnava
 
 from .auth import Authenticator, parse_basic_auth
 from .config import Settings
+from .diskfull import install_disk_full_errors
 from .dispatch import SmartDispatcher
 from .errors import render_error
 from .login_limits import LoginLimits
@@ -18,6 +19,7 @@ from .metrics import Metrics, MetricsMiddleware, make_metrics
 from .proxies import PublicURLFix, TrustedProxyFix
 from .pushlog import install_hook
 from .registry import Registry, RegistryUnavailable, open_registry
+from .repair import heal_on_start
 from .smart import SmartAppCache, build_command_registry, make_smart_app
 from .storage import Storage
 
@@ -45,9 +47,11 @@ def build_app(settings: Settings) -> Flask:
     """Create the Flask app with the smart dispatcher wrapped around its wsgi_app."""
     set_mmap_threshold(settings.mmap_threshold_bytes)
     install_hook()
+    install_disk_full_errors()
     registry = open_registry(settings)
     registry.ensure_schema()
     settings.repos_dir.mkdir(parents=True, exist_ok=True)
+    heal_on_start(settings.repos_dir)
     storage = Storage(settings.repos_dir)
     commands = build_command_registry()
 

@@ -68,8 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     command(commands, "break-lock", "break a stale lock of a repository or branch",
             _break_lock).add_argument("target", metavar="CB[/BRANCH]")
-    command(commands, "check", "verify repositories like 'brz check'", _check).add_argument(
-        "codebases", nargs="*", metavar="CB", help="codebases to check (default: all)")
+    check = command(commands, "check", "verify repositories like 'brz check'", _check)
+    check.add_argument("codebases", nargs="*", metavar="CB",
+                       help="codebases to check (default: all)")
+    check.add_argument("--repair", action="store_true",
+                       help="first break locks whose holder died on this host and remove what "
+                            "interrupted pushes left (stale uploads, staging directories)")
     return parser
 
 
@@ -227,4 +231,6 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     codebases = [check_codebase(name) for name in args.codebases]
     from .storage import check_repositories
 
+    if args.repair:
+        return check_repositories(settings, codebases, repair=True)
     return check_repositories(settings, codebases)

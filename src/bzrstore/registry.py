@@ -20,6 +20,9 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
 # PostgreSQL: how long a request waits for a pooled connection before answering 503.
 POOL_TIMEOUT_SECONDS = 10.0
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+# PostgreSQL, after a failure and until a checkout succeeds: while the database is away a
+# request answers 503 this soon instead of holding a sync worker for POOL_TIMEOUT_SECONDS.
+OUTAGE_CHECKOUT_TIMEOUT_SECONDS = 2.0
 # Any constant: serialises concurrent CREATE TABLE IF NOT EXISTS from many workers.
 SCHEMA_LOCK_ID = 0x627A7273
 
@@ -258,7 +261,13 @@ class SQLiteRegistry(Registry):
 
 
 class PostgresRegistry(Registry):
-    """The shared registry: PostgreSQL through a psycopg pool opened lazily per process."""
+    """The shared registry: PostgreSQL through a psycopg pool opened lazily per process.
+
+    A pool that fails is dropped and the next request opens a new one. psycopg_pool
+    retries a lost connection with an exponential back-off (1, 2, 4 … s, for up to
+    5 minutes), so after a long outage a kept pool would sleep far past the database's
+    return; a new pool connects at once, so a worker heals on its first request after.
+    """
 
     placeholder = "%s"
     byte_order = 'COLLATE "C"'
@@ -270,6 +279,7 @@ class PostgresRegistry(Registry):
         self.timeout_seconds = timeout_seconds
         self._pool: Any = None
         self._pid: int | None = None
+        self._failing = False
         self._lock = threading.Lock()
 
     def _current_pool(self) -> Any:
@@ -294,11 +304,24 @@ class PostgresRegistry(Registry):
     def _connection(self, write: bool) -> Iterator[Any]:
         import psycopg
 
+        pool = self._current_pool()
+        timeout = OUTAGE_CHECKOUT_TIMEOUT_SECONDS if self._failing else self.timeout_seconds
         try:
-            with self._current_pool().connection() as conn:
+            with pool.connection(timeout=timeout) as conn:
                 yield conn
-        except psycopg.OperationalError as exc:
+        except psycopg.OperationalError as exc:  # PoolTimeout is one too
+            self._discard(pool)
             raise RegistryUnavailable(f"PostgreSQL registry: {exc}") from exc
+        self._failing = False
+
+    def _discard(self, pool: Any) -> None:
+        """Drop ``pool`` after a failure, so the next request connects afresh."""
+        with self._lock:
+            if self._pool is not pool:
+                return  # another thread already replaced it
+            self._pool, self._failing = None, True
+        # Don't wait for its threads: one may sit in a connect attempt to a dead host.
+        pool.close(timeout=0)
 
     def _table_exists(self, run: Run, table: str) -> bool:
         return bool(run("SELECT to_regclass(?) IS NOT NULL", (table,)).fetchone()[0])

@@ -196,16 +196,24 @@ def break_lock(settings: Settings, target: str) -> list[str]:
     return broken
 
 
-def check_repositories(settings: Settings, codebases: list[str]) -> int:
-    """Verify repositories like ``brz check``; return 0 when all are sound."""
+def check_repositories(settings: Settings, codebases: list[str], repair: bool = False) -> int:
+    """Verify repositories like ``brz check`` (healing first if asked); 0 when all are sound."""
     from .controldirs import check_repository
+
+    from .repair import remove_stale_staging, repair_codebase
 
     names = codebases or sorted(p.name for p in settings.repos_dir.iterdir() if p.is_dir()
                                 and not p.name.startswith("."))
+    if repair:
+        for staging in remove_stale_staging(settings.repos_dir):
+            print(f"removed staging directory {staging}")
     failed = 0
     for name in names:
         try:
-            check_repository(branch_transport(settings, name))
+            transport = branch_transport(settings, name)
+            for line in repair_codebase(settings.repos_dir / name, transport) if repair else ():
+                print(f"{name}: {line}")
+            check_repository(transport)
         except (errors.BzrError, OSError) as exc:
             print(f"{name}: {exc}")
             failed += 1
