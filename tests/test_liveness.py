@@ -20,11 +20,18 @@ PIECES = 24
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Gunicorn]:
+def idle_seconds() -> float:
+    """The client idle time: by default far above the worker timeout, so the latter acts."""
+    return 30 * TIMEOUT_SECONDS
+
+
+@pytest.fixture
+def server(tmp_path: Path, idle_seconds: float) -> Iterator[Gunicorn]:
     """One sync worker whose timeout is a couple of seconds."""
     data = tmp_path / "data"
     env = {**os.environ, "BZRSTORE_DATA": str(data), "BZRSTORE_DATABASE_URL": "",
-           "GUNICORN_TIMEOUT": str(TIMEOUT_SECONDS)}
+           "GUNICORN_TIMEOUT": str(TIMEOUT_SECONDS),
+           "BZRSTORE_CLIENT_IDLE_SECONDS": str(idle_seconds)}
     run_cli(env, "codebase", "add", "alpha")
     server = Gunicorn(env, tmp_path / "gunicorn.log", workers=1).start()
     yield server
@@ -61,3 +68,18 @@ def test_a_worker_that_moves_nothing_is_reaped(server: Gunicorn):
     reply = dribble(server, pause_at=4, pause_seconds=3 * TIMEOUT_SECONDS)
     assert reply == b""
     assert b"WORKER TIMEOUT" in server.log_path.read_bytes()
+
+
+@pytest.mark.parametrize("idle_seconds", [TIMEOUT_SECONDS / 2])
+def test_a_stalled_client_is_dropped_before_its_worker_is_reaped(server: Gunicorn):
+    """A client idle time below the worker timeout frees the worker with a 408, no kill."""
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.putrequest("POST", "/bzr/alpha/.bzr/smart")
+    conn.putheader("Content-Length", "1000")
+    conn.endheaders()
+    conn.send(request_v3(b"get", b"branch.conf", body=b"x" * 2000)[:500])
+    assert conn.getresponse().status == 408
+    assert time.monotonic() - started < TIMEOUT_SECONDS
+    conn.close()
+    assert b"WORKER TIMEOUT" not in server.log_path.read_bytes()

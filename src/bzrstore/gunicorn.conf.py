@@ -16,17 +16,24 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # streams through PEP 3333's write(), which sync workers send straight to the
 # socket. Two per core keeps a core busy while the other worker waits on disk.
 workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count()))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
-# More than one thread turns sync workers into gthread ones (threads share one
-# process's memory and Breezy's caches); one keeps the class asked for above.
+# More than one thread gives gthread workers (threads share one process's memory
+# and Breezy's caches); one keeps sync workers.
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# gunicorn's own classes with a timeout on each client socket: a client that sends
+# or takes no byte for BZRSTORE_CLIENT_IDLE_SECONDS is dropped, so a few stalled
+# sockets cannot hold every worker when gunicorn is exposed without nginx (workers.py).
+worker_class = os.environ.get(
+    "GUNICORN_WORKER_CLASS",
+    "bzrstore.workers.IdleLimitedThreads" if threads > 1 else "bzrstore.workers.IdleLimitedSync",
+)
 
 # A clone or push of a large repository is one long request. A sync worker tells
 # the arbiter it is alive only between requests, so bzrstore's smart app does it
 # while request or response bytes move (post_worker_init below, liveness.py): the
 # timeout is how long a worker may move no byte at all before it is killed as
 # stuck. It must still cover the longest pause inside one request: Breezy
-# committing a pushed stream (and repacking) at its end.
+# committing a pushed stream (and repacking) at its end. A stalled *client* is
+# dropped sooner, after BZRSTORE_CLIENT_IDLE_SECONDS (the worker class above).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))
 # On reload or stop, let a running push finish before its worker is killed.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "300"))

@@ -1,0 +1,147 @@
+"""gunicorn workers that drop a client which stalls mid-request (``BZRSTORE_CLIENT_IDLE_SECONDS``).
+
+A stock sync worker blocks on a client's socket without a timeout: a few clients that
+connect and send nothing, or stop in the middle of a body, or stop reading a clone,
+hold every worker until they close, and ``/health`` goes unanswered. Here each
+accepted socket gets the idle time as its timeout, per wait and not per call (a
+slow client that keeps moving is never cut):
+
+- a read that waits longer raises :class:`ClientStalled`, a 408. Before the app
+  runs, the worker answers it; inside the app, Flask's and the smart dispatcher's
+  error handlers render it like any other HTTP error. It is not an ``OSError``
+  on purpose: werkzeug would turn that into a 400 "client disconnected";
+- a write that waits longer raises ``BrokenPipeError``, which gunicorn treats as a
+  client gone (nothing can be said to a client that does not read).
+
+Either way the stall is logged in one line. Choose the class in gunicorn.conf.py:
+:class:`IdleLimitedSync`, or :class:`IdleLimitedThreads` when ``GUNICORN_THREADS`` > 1.
+(Neither name ends in "SyncWorker", which gunicorn would swap for its own gthread.)
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any
+
+from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
+from werkzeug.exceptions import RequestTimeout
+
+from .config import load_settings
+
+
+class ClientStalled(RequestTimeout):
+    """The client sent nothing for the idle time while the server waited for its request."""
+
+
+class IdleSocket(socket.socket):
+    """A client socket whose every blocking wait ends after ``idle_seconds``."""
+
+    idle_seconds: float
+    log: Any
+    peer: str
+    sent: int
+    stalled: bool
+
+    @classmethod
+    def adopt(cls, client: socket.socket, idle_seconds: float, log: Any) -> IdleSocket:
+        """Take over ``client``'s connection (the old object is left detached)."""
+        sock = cls(client.family, client.type, client.proto, fileno=client.detach())
+        sock.idle_seconds, sock.log, sock.sent, sock.stalled = idle_seconds, log, 0, False
+        try:
+            sock.peer = str(sock.getpeername()[0])
+        except (OSError, IndexError, TypeError):
+            sock.peer = "?"
+        sock.settimeout(idle_seconds)
+        return sock
+
+    def setblocking(self, flag: bool) -> None:
+        """Blocking means "with the idle timeout" (gthread toggles it per request)."""
+        self.settimeout(self.idle_seconds if flag else 0.0)
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        try:
+            return super().recv(size, flags)
+        except TimeoutError:
+            raise self._stalled_sending() from None
+
+    def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
+        try:
+            return super().recv_into(buffer, size, flags)
+        except TimeoutError:
+            raise self._stalled_sending() from None
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        try:
+            sent = super().send(data, flags)
+        except TimeoutError:
+            raise self._stalled_reading() from None
+        self.sent += sent
+        return sent
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        """Send in as many calls as it takes, so the timeout bounds each wait, not the whole."""
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[self.send(view, flags):]
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        try:
+            return super().sendfile(file, offset, count)
+        except TimeoutError:
+            raise self._stalled_reading() from None
+
+    def _stalled_sending(self) -> ClientStalled:
+        self.stalled = True
+        self.log.warning("client %s sent nothing for %g s: dropped", self.peer, self.idle_seconds)
+        return ClientStalled(f"no request byte for {self.idle_seconds:g} s")
+
+    def _stalled_reading(self) -> BrokenPipeError:
+        self.stalled = True
+        self.log.warning("client %s read nothing for %g s: dropped", self.peer, self.idle_seconds)
+        return BrokenPipeError(errno.EPIPE, "client stopped reading")
+
+
+class _IdleLimit:
+    """Mixin: reads the idle time at boot and answers a stall before the app with a 408."""
+
+    idle_seconds: float
+    log: Any
+
+    def init_process(self) -> None:
+        self.idle_seconds = load_settings().client_idle_seconds
+        super().init_process()  # type: ignore[misc]  # runs the worker's loop
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        if not isinstance(exc, ClientStalled):
+            super().handle_error(req, client, addr, exc)  # type: ignore[misc]
+            return
+        if getattr(client, "sent", 1) == 0:
+            try:
+                util.write_error(client, 408, "Request Timeout", exc.description or "")
+            except OSError:
+                pass  # the client is gone as well
+
+
+class IdleLimitedSync(_IdleLimit, SyncWorker):
+    """gunicorn's sync worker with the client idle time on every accepted socket."""
+
+    def handle(self, listener: Any, client: socket.socket, addr: Any) -> None:
+        super().handle(listener, IdleSocket.adopt(client, self.idle_seconds, self.log), addr)
+
+
+class IdleLimitedThreads(_IdleLimit, ThreadWorker):
+    """gunicorn's gthread worker with the client idle time on every accepted socket."""
+
+    def enqueue_req(self, conn: Any) -> None:
+        # Before the first request's parser is built on conn.sock (conn.init()).
+        if not isinstance(conn.sock, IdleSocket):
+            conn.sock = IdleSocket.adopt(conn.sock, self.idle_seconds, self.log)
+        super().enqueue_req(conn)
+
+    def handle_request(self, req: Any, conn: Any) -> bool:
+        # Part of a stalled request may still be unread: the connection cannot carry another.
+        keepalive = super().handle_request(req, conn)
+        return keepalive and not conn.sock.stalled
