@@ -199,7 +199,6 @@ def break_lock(settings: Settings, target: str) -> list[str]:
 def check_repositories(settings: Settings, codebases: list[str], repair: bool = False) -> int:
     """Verify repositories like ``brz check`` (healing first if asked); 0 when all are sound."""
     from .controldirs import check_repository
-
     from .repair import remove_stale_staging, repair_codebase
 
     names = codebases or sorted(p.name for p in settings.repos_dir.iterdir() if p.is_dir()
