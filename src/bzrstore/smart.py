@@ -20,7 +20,7 @@ from .liveness import heartbeat_of
 from .request_body import request_body
 from .smart_response import ResponseWriter, StartResponse, error_answer
 from .storage import jailed_transport
-from .verb_limits import build_command_registry
+from .verb_limits import build_command_registry, protocol_one_or_two
 from .verbs import MAX_REQUEST_HEAD_BYTES, head_length
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,7 @@ class StreamingSmartApp(SmartWSGIApp):
             )
             return decoder, head[len(protocol.MESSAGE_VERSION_THREE) :]
         factory, unused = medium._get_protocol_factory_for_bytes(head)
+        factory = protocol_one_or_two(factory, self.commands)
         return factory(transport, write, rcp, self.backing_transport), unused
 
     def close(self) -> None:
