@@ -104,7 +104,7 @@ def _readv_of_tiny_offsets(size: int) -> Iterable[bytes]:
 @pytest.mark.parametrize("attack, status", [
     (lambda: _readv_of_tiny_offsets(64 * MIB), b"413"),
     (lambda: (b"x" * 65536 for _ in range(512)), b"400"),  # 32 MiB without a newline
-])
+], ids=["readv-of-tiny-offsets", "no-newline"])
 def test_hostile_bodies_stay_in_the_budget(store, attack, status: bytes):
     workers = store.server.worker_pids()
     before = [_peak_rss(pid) for pid in workers]
