@@ -7,6 +7,7 @@ follows their (small, bounded) input; the ones below do not, and are refused or 
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from typing import Any
@@ -156,6 +157,7 @@ class _OurCommands:
         self._request = handler
 
 
+@functools.cache
 def protocol_one_or_two(factory: type, commands: Registry) -> type:
     """Breezy's protocol 1 or 2 server class ``factory``, serving ``commands``."""
     if factory not in (protocol.SmartServerRequestProtocolOne,
