@@ -254,3 +254,16 @@ def test_smart_metrics_label_only_known_verbs(web: TestApp):
     assert 'bzrstore_smart_requests_total{verb="hello",writable="false"} 1.0' in text
     assert 'bzrstore_smart_requests_total{verb="unknown",writable="false"} 1.0' in text
     assert "Made-Up" not in text
+
+
+def test_our_own_failure_is_a_short_text_500_logged_with_the_path(web: TestApp, caplog,
+                                                                monkeypatch):
+    def broken(codebase: str):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(web.app.extensions["bzrstore"].storage, "ensure_repository", broken)
+    response = web.post(SMART, request_v3(b"hello"), headers=HEADERS, expect_errors=True)
+    assert response.status_int == 500
+    assert response.content_type == "text/plain"
+    assert response.text == "internal error\n"
+    assert any(SMART in record.getMessage() for record in caplog.records)

@@ -175,6 +175,15 @@ def test_refused_verbs_answer_unknown_method(app, repo: Path, verb: bytes):
     assert tree_snapshot(repo) == before
 
 
+@pytest.mark.parametrize("encode", [request_v1, request_v2])
+def test_protocol_one_and_two_serve_the_same_bounded_verbs(app, encode):
+    for verb in REFUSED_VERBS:
+        assert b"bad request" in Answer(app, SMART, encode(verb, b"", b"x")).body
+    offsets = b"\n".join(b"0,1" for _ in range(MAX_READV_OFFSETS + 1))
+    body = encode(b"readv", b".bzr/branch-format") + b"%d\n" % len(offsets) + offsets + b"done\n"
+    assert b"readv of more than" in Answer(app, SMART, body, WORKER).body
+
+
 def _sparse_file(repo: Path, size: int) -> None:
     with (repo / "sparse").open("wb") as fh:
         fh.truncate(size)

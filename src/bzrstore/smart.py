@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from breezy import errors
 from breezy.bzr.smart import medium, message, protocol, request
 from breezy.registry import Registry
 from breezy.transport import Transport
@@ -19,68 +18,19 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from .liveness import heartbeat_of
 from .request_body import request_body
+from .smart_response import ResponseWriter, StartResponse, error_answer
 from .storage import jailed_transport
-from .verb_limits import build_command_registry
+from .verb_limits import build_command_registry, protocol_one_or_two
 from .verbs import MAX_REQUEST_HEAD_BYTES, head_length
 
 log = logging.getLogger(__name__)
 
 # Request bytes are handed to the protocol in pieces of this size.
 REQUEST_CHUNK_BYTES = 64 * 1024
-# A response that fits is sent whole with a Content-Length, like stock Breezy
-# does (one write, no chunked framing for the many tiny RPCs); a larger one is
-# streamed as the protocol writes it.
-RESPONSE_BUFFER_BYTES = 64 * 1024
 # Protocols 1 and 2 (bzr before 1.6; brz sends them only to probe with "hello")
 # rescan their whole buffer while a body's length line is missing: a request in them
 # is kept this short so that costs nothing.
 MAX_PROTOCOL_TWO_REQUEST_BYTES = 1024 * 1024
-INCOMPLETE_REQUEST = b"error\x01incomplete request\n"
-
-StartResponse = Callable[..., Callable[[bytes], object]]
-
-
-class _ResponseWriter:
-    """Buffers a small response; streams a large one straight to the socket."""
-
-    def __init__(self, start_response: StartResponse, heartbeat: Callable[[], None]) -> None:
-        self._start_response = start_response
-        self._heartbeat = heartbeat
-        self._write: Callable[[bytes], object] | None = None
-        self._buffer: list[bytes] = []
-        self._buffered = 0
-
-    @property
-    def started(self) -> bool:
-        return self._write is not None
-
-    def write(self, data: bytes) -> None:
-        if self._write is None:
-            self._buffer.append(data)
-            self._buffered += len(data)
-            if self._buffered <= RESPONSE_BUFFER_BYTES:
-                return
-            self._write = self._start_response(
-                "200 OK", [("Content-Type", "application/octet-stream")]
-            )
-            data, self._buffer = b"".join(self._buffer), []
-        self._write(data)
-        self._heartbeat()
-
-    def finish(self, complete: bool) -> Iterable[bytes]:
-        """Return the WSGI body: what is still buffered, or Breezy's incomplete-request error."""
-        if self._write is not None:
-            return []
-        body = b"".join(self._buffer) if complete else INCOMPLETE_REQUEST
-        return self.replace(body)
-
-    def replace(self, body: bytes, status: str = "200 OK",
-                content_type: str = "application/octet-stream") -> Iterable[bytes]:
-        """Drop what is buffered and answer ``body`` instead (the response has not started)."""
-        self._buffer = []
-        self._start_response(
-            status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
-        return [body]
 
 
 def iter_request_body(environ: dict[str, Any], max_bytes: int) -> Iterator[bytes]:
@@ -88,19 +38,6 @@ def iter_request_body(environ: dict[str, Any], max_bytes: int) -> Iterator[bytes
     body = request_body(environ, max_bytes)
     while chunk := body.read(REQUEST_CHUNK_BYTES):
         yield chunk
-
-
-def error_answer(head: bytes, message: str) -> bytes:
-    """A smart-protocol error in the version ``head`` speaks, as Breezy's clients read it."""
-    if head.startswith(protocol.MESSAGE_VERSION_THREE):
-        parts: list[bytes] = []
-        protocol.ProtocolThreeResponder(parts.append).send_error(
-            errors.SmartProtocolError(message))
-        return b"".join(parts)
-    answer = protocol._encode_tuple((b"error", message.encode("ascii")))
-    if head.startswith(protocol.REQUEST_VERSION_TWO):
-        return protocol.RESPONSE_VERSION_TWO + b"failed\n" + answer
-    return answer
 
 
 class StreamingSmartApp(SmartWSGIApp):
@@ -126,7 +63,7 @@ class StreamingSmartApp(SmartWSGIApp):
         if environ["REQUEST_METHOD"] != "POST":
             start_response("405 Method Not Allowed", [("Allow", "POST")])
             return [b"smart requests are POSTed\n"]
-        writer = _ResponseWriter(start_response, heartbeat_of(environ))
+        writer = ResponseWriter(start_response, heartbeat_of(environ))
         exchange = _Exchange()
         try:
             self._exchange(environ, writer, exchange)
@@ -143,7 +80,7 @@ class StreamingSmartApp(SmartWSGIApp):
             return writer.replace(error_answer(exchange.head, "internal error"))
         return writer.finish(exchange.complete)
 
-    def _exchange(self, environ: dict[str, Any], writer: _ResponseWriter,
+    def _exchange(self, environ: dict[str, Any], writer: ResponseWriter,
                   exchange: _Exchange) -> None:
         """Hand the body to Breezy's protocol, made once its first line (v2: two) is in.
 
@@ -197,6 +134,7 @@ class StreamingSmartApp(SmartWSGIApp):
             )
             return decoder, head[len(protocol.MESSAGE_VERSION_THREE) :]
         factory, unused = medium._get_protocol_factory_for_bytes(head)
+        factory = protocol_one_or_two(factory, self.commands)
         return factory(transport, write, rcp, self.backing_transport), unused
 
     def close(self) -> None:

@@ -7,12 +7,13 @@ follows their (small, bounded) input; the ones below do not, and are refused or 
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from typing import Any
 
+from breezy.bzr.smart import protocol, request, vfs
 from breezy.bzr.smart import repository as smart_repository
-from breezy.bzr.smart import request, vfs
 from breezy.registry import Registry
 
 MIB = 1024 * 1024
@@ -132,3 +133,34 @@ def build_command_registry() -> Registry:
             commands.register(verb, _bounded_handler(verb),
                               info=request.request_handlers.get_info(verb))
     return commands
+
+
+class _OurCommands:
+    """Mixin: a protocol 1 or 2 server whose request handler uses ``commands``.
+
+    Breezy builds their handler over its global registry inside ``accept_bytes``
+    (3.3); the handler is assigned to ``self.request`` before it sees the request's
+    arguments, so this property swaps the registry in there.
+    """
+
+    commands: Registry
+    _request: Any = None
+
+    @property
+    def request(self) -> Any:
+        return self._request
+
+    @request.setter
+    def request(self, handler: Any) -> None:
+        if handler is not None:
+            handler._commands = self.commands
+        self._request = handler
+
+
+@functools.cache
+def protocol_one_or_two(factory: type, commands: Registry) -> type:
+    """Breezy's protocol 1 or 2 server class ``factory``, serving ``commands``."""
+    if factory not in (protocol.SmartServerRequestProtocolOne,
+                       protocol.SmartServerRequestProtocolTwo):
+        raise ValueError(f"not a protocol 1 or 2 server: {factory!r}")
+    return type(factory.__name__, (_OurCommands, factory), {"commands": commands})
