@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import threading
 import time
@@ -9,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from breezy.bzr.groupcompress import GroupCompressVersionedFiles
 from breezy.controldir import ControlDir
+from webtest import TestApp
 from werkzeug.test import EnvironBuilder
 
 from bzrstore import create_app
@@ -129,3 +132,22 @@ def test_a_file_over_the_line_limit_is_shown_as_binary(heavy: Heavy):
     assert first.startswith(b"=== modified file 'a-huge.txt'\n"
                             b"Binary files old/a-huge.txt and new/a-huge.txt differ\n"
                             b"=== modified file 'f00.txt'\n")
+
+
+def cached_bytes(seen: set[int]) -> tuple[set[int], int]:
+    """Ids of the live versioned-file stores, and the bytes cached by those not in ``seen``."""
+    gc.collect()
+    stores = [o for o in gc.get_objects() if isinstance(o, GroupCompressVersionedFiles)]
+    return ({id(o) for o in stores},
+            sum(o._group_cache._value_size for o in stores if id(o) not in seen))
+
+
+@pytest.mark.parametrize("route", ["diff", "revision-info"])
+def test_requests_leave_no_cached_blocks_behind(heavy: Heavy, route: str):
+    """Breezy never frees an opened repository: its block caches must be emptied."""
+    app = create_app(load_settings(environ={}, data=heavy.data))
+    before, _ = cached_bytes(set())
+    response = TestApp(app).get(f"/heavy/{route}", params={"old": heavy.old, "new": heavy.new})
+    assert response.status_int == 200
+    assert wait_threads_gone(THREAD_GONE_SECONDS) == []
+    assert cached_bytes(before)[1] == 0

@@ -19,7 +19,7 @@ from typing import Any
 
 from breezy.diff import DiffTree
 
-from .bzr import UnknownRevision, check_path
+from .bzr import UnknownRevision, check_path, release_caches
 from .textdiff import BoundedDiffText, DiffBudget, DiffCancelled, DiffTimedOut
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ def write_diff(repository: Any, old_revid: bytes, new_revid: bytes, path: str | 
             if not any(tree.is_versioned(specific_files[0]) for tree in trees):
                 raise UnknownRevision(f"no such path in either revision: {path}")
     if old_revid == new_revid:
+        release_caches(repository)
         return iter(())
     return _stream_diff(repository, old_revid, new_revid, specific_files, limits, deadline)
 
@@ -234,3 +235,5 @@ def _run_diff(repository: Any, old_revid: bytes, new_revid: bytes,
     except Exception as exc:
         log.exception("diff %s..%s failed", old_revid, new_revid)
         writer.finish(exc)
+    finally:
+        release_caches(repository)
