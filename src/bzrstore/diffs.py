@@ -9,6 +9,7 @@ within a fraction of a second; the response's ``close`` cancels it and waits for
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -20,6 +21,7 @@ from typing import Any
 from breezy.diff import DiffTree
 
 from .bzr import UnknownRevision, check_path, release_caches
+from .heap import trim_heap
 from .textdiff import BoundedDiffText, DiffBudget, DiffCancelled, DiffTimedOut
 
 log = logging.getLogger(__name__)
@@ -236,4 +238,8 @@ def _run_diff(repository: Any, old_revid: bytes, new_revid: bytes,
         log.exception("diff %s..%s failed", old_revid, new_revid)
         writer.finish(exc)
     finally:
+        # What the diff left in reference cycles and malloc arenas goes now, not whenever
+        # the collector next runs (measured: +144 MiB kept until the next request).
         release_caches(repository)
+        gc.collect()
+        trim_heap()
