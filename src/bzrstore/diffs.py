@@ -37,8 +37,8 @@ DIFF_QUEUE_CHUNKS = 8
 # A file whose lines average fewer bytes than this hits the line limit before the byte
 # limit: the matcher's memory follows lines (about 150 bytes a line), not bytes.
 MIN_BYTES_PER_LINE = 20
-# How long closing a diff waits for its thread: it checks its flag at least this often
-# (the longest uninterruptible step is one file's matcher, under 0.5 s at the limits).
+# How long closing a diff waits for its thread to notice: its longest step without a
+# check is one file's matcher, under 0.5 s at the default file limits (measured).
 STOP_WAIT_SECONDS = 1.0
 
 
