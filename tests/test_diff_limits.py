@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gc
+import os
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 from breezy.bzr.groupcompress import GroupCompressVersionedFiles
 from breezy.controldir import ControlDir
@@ -17,6 +20,7 @@ from werkzeug.test import EnvironBuilder
 
 from bzrstore import create_app
 from bzrstore.config import load_settings
+from servers import Gunicorn
 
 COMMITTER = "Test Worker <worker@example.com>"
 # Files the matcher needs a few tenths of a second each for: together well over 1 s.
@@ -151,3 +155,29 @@ def test_requests_leave_no_cached_blocks_behind(heavy: Heavy, route: str):
     assert response.status_int == 200
     assert wait_threads_gone(THREAD_GONE_SECONDS) == []
     assert cached_bytes(before)[1] == 0
+
+
+def test_a_gunicorn_worker_keeps_no_diff_running(heavy: Heavy, tmp_path: Path):
+    """The issue's reproduction: after a timed-out diff and a hang-up, the worker is idle."""
+    env = {**os.environ, "BZRSTORE_DATA": str(heavy.data), "BZRSTORE_DATABASE_URL": "",
+           "BZRSTORE_DIFF_TIMEOUT_SECONDS": "1"}
+    server = Gunicorn(env, tmp_path / "gunicorn.log", workers=1).start()
+    try:
+        worker = psutil.Process(server.worker_pids()[0])
+        threads = worker.num_threads()
+        for hang_up in (False, True):
+            start = time.monotonic()
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                sock.sendall(f"GET /heavy/diff?old={heavy.old}&new={heavy.new} HTTP/1.1\r\n"
+                             "Host: x\r\nConnection: close\r\n\r\n".encode())
+                while sock.recv(65536) and not hang_up:  # hang up after the first read
+                    pass
+            if not hang_up:
+                assert time.monotonic() - start < 1.0 + 1.0
+            time.sleep(THREAD_GONE_SECONDS)
+            cpu = sum(worker.cpu_times()[:2])
+            time.sleep(0.5)
+            assert worker.num_threads() == threads
+            assert sum(worker.cpu_times()[:2]) - cpu < 0.05
+    finally:
+        server.stop()
