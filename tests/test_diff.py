@@ -372,3 +372,12 @@ def test_revision_info_pages_with_a_link_header(history: History,
             url = response.headers.get("Link", "").removeprefix("<").partition(">")[0]
         assert seen == [[history.revs[name] for name in page] for page in pages]
         assert url == ""
+
+
+def test_files_over_the_size_limit_are_shown_as_binary(history: History):
+    settings = load_settings(environ={"BZRSTORE_DIFF_MAX_FILE_BYTES": "1000"}, data=history.data)
+    web = TestApp(create_app(settings))
+    body = web.get(f"/alpha/diff?old={quote(history.revs['r1'])}"
+                   f"&new={quote(history.revs['r2'])}").body
+    assert b"=== modified file 'big.txt'\nBinary files old/big.txt and new/big.txt differ\n" in body
+    assert b"+line V\n" in body  # small files are still diffed

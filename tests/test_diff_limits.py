@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
+from breezy.bzr.groupcompress import GroupCompressVersionedFiles
 from breezy.controldir import ControlDir
+from webtest import TestApp
 from werkzeug.test import EnvironBuilder
 
 from bzrstore import create_app
 from bzrstore.config import load_settings
+from servers import Gunicorn
 
 COMMITTER = "Test Worker <worker@example.com>"
 # Files the matcher needs a few tenths of a second each for: together well over 1 s.
@@ -129,3 +136,48 @@ def test_a_file_over_the_line_limit_is_shown_as_binary(heavy: Heavy):
     assert first.startswith(b"=== modified file 'a-huge.txt'\n"
                             b"Binary files old/a-huge.txt and new/a-huge.txt differ\n"
                             b"=== modified file 'f00.txt'\n")
+
+
+def cached_bytes(seen: set[int]) -> tuple[set[int], int]:
+    """Ids of the live versioned-file stores, and the bytes cached by those not in ``seen``."""
+    gc.collect()
+    stores = [o for o in gc.get_objects() if isinstance(o, GroupCompressVersionedFiles)]
+    return ({id(o) for o in stores},
+            sum(o._group_cache._value_size for o in stores if id(o) not in seen))
+
+
+@pytest.mark.parametrize("route", ["diff", "revision-info"])
+def test_requests_leave_no_cached_blocks_behind(heavy: Heavy, route: str):
+    """Breezy never frees an opened repository: its block caches must be emptied."""
+    app = create_app(load_settings(environ={}, data=heavy.data))
+    before, _ = cached_bytes(set())
+    response = TestApp(app).get(f"/heavy/{route}", params={"old": heavy.old, "new": heavy.new})
+    assert response.status_int == 200
+    assert wait_threads_gone(THREAD_GONE_SECONDS) == []
+    assert cached_bytes(before)[1] == 0
+
+
+def test_a_gunicorn_worker_keeps_no_diff_running(heavy: Heavy, tmp_path: Path):
+    """The issue's reproduction: after a timed-out diff and a hang-up, the worker is idle."""
+    env = {**os.environ, "BZRSTORE_DATA": str(heavy.data), "BZRSTORE_DATABASE_URL": "",
+           "BZRSTORE_DIFF_TIMEOUT_SECONDS": "1"}
+    server = Gunicorn(env, tmp_path / "gunicorn.log", workers=1).start()
+    try:
+        worker = psutil.Process(server.worker_pids()[0])
+        threads = worker.num_threads()
+        for hang_up in (False, True):
+            start = time.monotonic()
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                sock.sendall(f"GET /heavy/diff?old={heavy.old}&new={heavy.new} HTTP/1.1\r\n"
+                             "Host: x\r\nConnection: close\r\n\r\n".encode())
+                while sock.recv(65536) and not hang_up:  # hang up after the first read
+                    pass
+            if not hang_up:
+                assert time.monotonic() - start < 1.0 + 1.0
+            time.sleep(THREAD_GONE_SECONDS)
+            cpu = sum(worker.cpu_times()[:2])
+            time.sleep(0.5)
+            assert worker.num_threads() == threads
+            assert sum(worker.cpu_times()[:2]) - cpu < 0.05
+    finally:
+        server.stop()

@@ -59,7 +59,7 @@ def test_text_listing_has_every_match(web: TestApp):
 def test_unacceptable_and_bad_page(web: TestApp):
     assert web.get("/bzr/", headers={"Accept": "image/png"}, status=406).status_int == 406
     assert web.get("/bzr/?page=0", status=400).text.strip() == (
-        "page must be a positive whole number")
+        "page must be a whole number from 1 to 1000000")
 
 
 def test_repositories_is_a_json_list_of_names(web: TestApp):

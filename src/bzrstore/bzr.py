@@ -37,6 +37,19 @@ def open_repository(path: Path) -> Any:
     return ControlDir.open_from_transport(readonly).open_repository()
 
 
+def release_caches(repository: Any) -> None:
+    """Drop the decompressed blocks ``repository`` caches (up to 50 MiB per store).
+
+    A repository Breezy 3.3 opens is never freed, even by the cycle collector: without
+    this a worker kept 40-50 MiB more after each large diff (measured on the medium
+    benchmark repository), about 5 MiB with it.
+    """
+    for name in ("texts", "inventories", "chk_bytes", "revisions", "signatures"):
+        cache = getattr(getattr(repository, name, None), "_group_cache", None)
+        if cache is not None:
+            cache.clear()
+
+
 def resolve_revision(repository: Any, revid: str) -> bytes:
     """The revision id ``revid`` names in ``repository``, tolerating '+' decoded as ' '."""
     if not revid or len(revid.encode("utf-8", "surrogateescape")) > MAX_REVISION_ID_BYTES:
@@ -117,6 +130,7 @@ def revision_info(repository: Any, old_revid: bytes, new_revid: bytes,
                 limit + 1))
         revids, following = revids[:limit], revids[limit:]
         revisions = dict(zip(revids, repository.get_revisions(revids), strict=True))
+    release_caches(repository)
     entries = []
     for revid in revids:
         revision = revisions[revid]

