@@ -29,7 +29,7 @@ RECOVERY_SECONDS = 10.0
 # Requests in flight at once, so that every sync worker gets some.
 PARALLEL_REQUESTS = 2 * WORKERS
 # The access log line names the worker that served it.
-ACCESS_FORMAT = '%(p)s %(s)s "%(r)s"'
+ACCESS_FORMAT = '%(p)s %(s)s "%(r)s" %(M)sms'
 SMART_LINE = re.compile(r'^<(\d+)> (\d{3}) "POST /bzr/alpha/\.bzr/smart ', re.M)
 
 
