@@ -91,6 +91,24 @@ def _commit_big_file(brz: Brz, tree: Path) -> None:
     brz.run("commit", "-q", "-m", "big", cwd=tree)
 
 
+def _fill(path: Path) -> None:
+    """Write ``path`` until the disk has no room left."""
+    with path.open("wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * (1 << 20))
+                filler.flush()
+        except OSError:
+            pass
+    # A last small write may still fit a partial block: fill that too.
+    with path.open("ab", buffering=0) as filler:
+        try:
+            while filler.write(b"\0" * 512):
+                pass
+        except OSError:
+            pass
+
+
 def _assert_sound(brz: Brz, store: PushStore) -> None:
     """``brz check`` is clean, no lock is held and no upload is left behind."""
     result = brz.run("check", store.repository.parent.parent)
@@ -144,9 +162,19 @@ def test_disk_full_push_fails_cleanly_and_the_next_one_lands(full_store, brz: Br
     assert sorted(os.listdir(full_store.repository / "packs")) == packs
     _assert_sound(brz, full_store)
 
+    # With no byte left at all, even a new branch fails at its first write, cleanly.
+    _fill(small_disk / "filler")
+    failed = brz.run("push", as_worker(full_store.url("c/new")), cwd=source, check=False)
+    assert failed.returncode != 0
+    assert "Traceback" not in failed.stderr, failed.stderr
+    assert "the server's disk is full; nothing was changed" in failed.stderr, failed.stderr
+    (small_disk / "filler").unlink()
+
     subprocess.run(["mount", "-o", f"remount,size={ROOMY_DISK}", str(small_disk)], check=True)
     brz.run("push", url, cwd=source)
     assert brz.revision_ids(full_store.url("c/main")) == brz.revision_ids(source)
+    brz.run("push", as_worker(full_store.url("c/new")), cwd=source)
+    assert brz.revision_ids(full_store.url("c/new")) == brz.revision_ids(source)
     _assert_sound(brz, full_store)
 
 
