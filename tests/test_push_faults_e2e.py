@@ -91,6 +91,24 @@ def _commit_big_file(brz: Brz, tree: Path) -> None:
     brz.run("commit", "-q", "-m", "big", cwd=tree)
 
 
+def _fill(path: Path) -> None:
+    """Write ``path`` until the disk has no room left."""
+    with path.open("wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * (1 << 20))
+                filler.flush()
+        except OSError:
+            pass
+    # A last small write may still fit a partial block: fill that too.
+    with path.open("ab", buffering=0) as filler:
+        try:
+            while filler.write(b"\0" * 512):
+                pass
+        except OSError:
+            pass
+
+
 def _assert_sound(brz: Brz, store: PushStore) -> None:
     """``brz check`` is clean, no lock is held and no upload is left behind."""
     result = brz.run("check", store.repository.parent.parent)
@@ -144,16 +162,26 @@ def test_disk_full_push_fails_cleanly_and_the_next_one_lands(full_store, brz: Br
     assert sorted(os.listdir(full_store.repository / "packs")) == packs
     _assert_sound(brz, full_store)
 
+    # With no byte left at all, even a new branch fails at its first write, cleanly.
+    _fill(small_disk / "filler")
+    failed = brz.run("push", as_worker(full_store.url("c/new")), cwd=source, check=False)
+    assert failed.returncode != 0
+    assert "Traceback" not in failed.stderr, failed.stderr
+    assert "the server's disk is full; nothing was changed" in failed.stderr, failed.stderr
+    (small_disk / "filler").unlink()
+
     subprocess.run(["mount", "-o", f"remount,size={ROOMY_DISK}", str(small_disk)], check=True)
     brz.run("push", url, cwd=source)
     assert brz.revision_ids(full_store.url("c/main")) == brz.revision_ids(source)
+    brz.run("push", as_worker(full_store.url("c/new")), cwd=source)
+    assert brz.revision_ids(full_store.url("c/new")) == brz.revision_ids(source)
     _assert_sound(brz, full_store)
 
 
 def _replaced(store: PushStore, victim: int) -> None:
-    """Wait until gunicorn has started a worker in place of ``victim``."""
+    """Wait until ``victim`` is gone and gunicorn has started a worker in its place."""
     deadline = time.monotonic() + WAIT_SECONDS
-    while store.server.worker_pids() in ([], [victim]):
+    while (pids := store.server.worker_pids()) == [] or victim in pids:
         assert time.monotonic() < deadline, "gunicorn did not replace the worker"
         time.sleep(0.05)
 
@@ -218,5 +246,5 @@ def test_reload_lets_a_running_push_finish(push_store, brz: Brz, tmp_path: Path)
     out, err = push.communicate(timeout=WAIT_SECONDS)
     assert push.returncode == 0, err
     assert brz.revision_ids(push_store.url("c/main")) == brz.revision_ids(source)
-    assert old_worker not in push_store.server.worker_pids()
+    _replaced(push_store, old_worker)  # the reload did happen, after the push
     _assert_sound(brz, push_store)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from breezy.branch import Branch
 from conftest import run_cli
 
 from bzrstore import repair
@@ -109,7 +110,15 @@ def test_check_repair_heals_what_a_dead_push_left(tmp_path: Path, brz):
     live = _upload(root, "live.pack", 5)
     staging = _age(_mkdir(data / "repos" / ".new-alpha-xyz"), STAGING_STALE_SECONDS + HOUR)
 
-    out = run_cli(env, "check", "--repair", "alpha")
+    brz.run("init", root / "c" / "live")
+    live_branch = Branch.open(str(root / "c" / "live"))
+    live_branch.lock_write()  # held by this test's process, which is alive
+    try:
+        out = run_cli(env, "check", "--repair", "alpha")
+        assert "alpha: left c/live/.bzr/branch/lock: held by a live process" in out
+        assert live_branch.get_physical_lock_status()
+    finally:
+        live_branch.unlock()
     assert "removed staging directory .new-alpha-xyz" in out
     assert "alpha: broke c/main/.bzr/branch/lock: its holder, pid" in out
     assert "alpha: removed .bzr/repository/upload/killed.pack" in out

@@ -1,10 +1,12 @@
-"""A full disk during a write: a smart error brz shows as one clear line, not a traceback."""
+"""A full disk during a write: a clear smart error, and no half-made branch left behind."""
 
 from __future__ import annotations
 
 import errno
 from typing import Any
 
+from breezy import errors
+from breezy.bzr.smart import bzrdir as smart_bzrdir
 from breezy.bzr.smart import request
 
 # Errors that mean "no room for this write": the disk, the user's quota, a file-size limit.
@@ -13,6 +15,11 @@ NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 # (an unknown error becomes an "internal error" with a traceback on the client).
 DISK_FULL_MESSAGE = (b"the server's disk is full; nothing was changed. "
                      b"Push again once the operator has made room.")
+# Verbs that create a control directory, and the position of its path among their arguments.
+CREATING_VERBS = {
+    b"BzrDirFormat.initialize": (smart_bzrdir.SmartServerRequestInitializeBzrDir, 0),
+    b"BzrDirFormat.initialize_ex_1.16": (smart_bzrdir.SmartServerRequestBzrDirInitializeEx, 1),
+}
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -20,8 +27,33 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in NO_ROOM_ERRNOS
 
 
+def _rolled_back(handler: type, path_index: int) -> type:
+    """``handler``, removing the directory it was creating when the disk fills up.
+
+    Breezy leaves a half-made ``.bzr`` behind, and the client then refuses to push
+    there ("already exists, but does not have a .bzr directory") even with room again.
+    """
+
+    class RolledBackOnFullDisk(handler):
+        def do(self, *args: Any) -> Any:
+            target = self.transport_from_client_path(args[path_index])
+            existed = target.has(".")
+            try:
+                return super().do(*args)
+            except OSError as exc:
+                if is_disk_full(exc) and not existed:
+                    try:
+                        target.delete_tree(".")
+                    except (errors.BzrError, OSError):
+                        pass  # the original error is what the client must see
+                raise
+
+    RolledBackOnFullDisk.__name__ = handler.__name__
+    return RolledBackOnFullDisk
+
+
 def install_disk_full_errors() -> None:
-    """Make Breezy's smart server answer a full disk with DISK_FULL_MESSAGE (once per process)."""
+    """Answer a full disk with DISK_FULL_MESSAGE and undo half-made branches (once)."""
     translate = request._translate_error
     if getattr(translate, "bzrstore_disk_full", False):
         return
@@ -34,3 +66,7 @@ def install_disk_full_errors() -> None:
     translate_error.bzrstore_disk_full = True  # type: ignore[attr-defined]
     # Breezy's request handler and protocol look the function up in this module on each error.
     request._translate_error = translate_error
+    handlers = request.request_handlers
+    for verb, (handler, path_index) in CREATING_VERBS.items():
+        handlers.register(verb, _rolled_back(handler, path_index),
+                          info=handlers.get_info(verb), override_existing=True)

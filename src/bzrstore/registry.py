@@ -320,8 +320,9 @@ class PostgresRegistry(Registry):
             if self._pool is not pool:
                 return  # another thread already replaced it
             self._pool, self._failing = None, True
-        # Don't wait for its threads: one may sit in a connect attempt to a dead host.
-        pool.close(timeout=0)
+        # Closed aside: one of its threads may sit in a connect attempt to a dead host
+        # (up to POSTGRES_CONNECT_TIMEOUT_SECONDS), and the request should not wait for it.
+        threading.Thread(target=pool.close, name="bzrstore-pool-close", daemon=True).start()
 
     def _table_exists(self, run: Run, table: str) -> bool:
         return bool(run("SELECT to_regclass(?) IS NOT NULL", (table,)).fetchone()[0])

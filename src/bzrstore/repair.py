@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from breezy import errors
+from breezy.config import GlobalStack
 from breezy.lock import Lock
 from breezy.lockdir import LockDir
 from breezy.transport import NoSuchFile, get_transport_from_url
@@ -121,6 +122,10 @@ def heal_on_start(repos_dir: Path) -> None:
     removed = remove_stale_staging(repos_dir)
     if removed:
         log.warning("removed stale staging directories: %s", " ".join(removed))
+    # Breezy's default is True; only the service user's breezy.conf can turn it off.
+    if not GlobalStack().get("locks.steal_dead"):
+        log.warning("locks.steal_dead is off in breezy.conf: a lock left by a killed worker "
+                    "stays until 'bzrstore break-lock' or 'bzrstore check --repair'")
 
 
 def stale_staging(repos_dir: Path, now: float) -> list[Path]:
