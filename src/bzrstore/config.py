@@ -64,16 +64,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("trusted_proxies", "BZRSTORE_TRUSTED_PROXIES", _parse_list, (),
            "comma-separated addresses or networks of the proxy in front (e.g. 127.0.0.1);"
            " X-Forwarded-* is honoured only from these, and ignored when empty"),
-    Option("diff_timeout_seconds", "BZRSTORE_DIFF_TIMEOUT_SECONDS", float, 60.0,
-           "a diff still running after this long is ended with a message line"),
+    Option("diff_timeout_seconds", "BZRSTORE_DIFF_TIMEOUT_SECONDS", float, 8.0,
+           "a diff still running after this long is ended with a message line (its thread"
+           " stops within 1 s)"),
     Option("diff_max_bytes", "BZRSTORE_DIFF_MAX_BYTES", int, 200 * MIB,
            "a diff is ended with a message line before it grows past this size"),
-    Option("max_anonymous_body_bytes", "BZRSTORE_MAX_ANONYMOUS_BODY_BYTES", int, 64 * MIB,
-           "largest smart request body accepted without credentials (413 above it)"),
+    Option("max_anonymous_body_bytes", "BZRSTORE_MAX_ANONYMOUS_BODY_BYTES", int, 4 * MIB,
+           "largest smart request body accepted without credentials (413 above it);"
+           " brz sends under 50 KB"),
     Option("client_idle_seconds", "BZRSTORE_CLIENT_IDLE_SECONDS", float, 30.0,
            "a client that sends or takes no byte for this long mid-request is dropped"),
     Option("diff_max_file_bytes", "BZRSTORE_DIFF_MAX_FILE_BYTES", int, 4 * MIB,
-           "a file larger than this (either side) is shown in a diff as binary"),
+           "a file larger than this, or with more lines than one per 20 bytes of it, is shown"
+           " in a diff as binary"),
     Option("auth_max_failures", "BZRSTORE_AUTH_MAX_FAILURES", int, 10,
            "failed logins per client address, and per user name, within the window"
            " before 429"),
@@ -106,9 +109,9 @@ class Settings:
     db_pool_size: int = 4
     mmap_threshold_bytes: int = 1024**2
     trusted_proxies: tuple[str, ...] = ()
-    diff_timeout_seconds: float = 60.0
+    diff_timeout_seconds: float = 8.0
     diff_max_bytes: int = 200 * MIB
-    max_anonymous_body_bytes: int = 64 * MIB
+    max_anonymous_body_bytes: int = 4 * MIB
     client_idle_seconds: float = 30.0
     diff_max_file_bytes: int = 4 * MIB
     auth_max_failures: int = 10
