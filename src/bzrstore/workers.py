@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
+import weakref
 from typing import Any
 
 from gunicorn import util
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import TConn, ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 from werkzeug.exceptions import RequestTimeout
 
@@ -133,7 +135,15 @@ class IdleLimitedSync(_IdleLimit, SyncWorker):
 
 
 class IdleLimitedThreads(_IdleLimit, ThreadWorker):
-    """gunicorn's gthread worker with the client idle time on every accepted socket."""
+    """gunicorn's gthread worker with the client idle time on every accepted socket.
+
+    A connection that sends nothing waits in the poller, not in a thread, but still
+    counts against worker_connections: it is closed once idle too.
+    """
+
+    def init_process(self) -> None:
+        self.first_seen: weakref.WeakKeyDictionary[TConn, float] = weakref.WeakKeyDictionary()
+        super().init_process()
 
     def enqueue_req(self, conn: Any) -> None:
         # Before the first request's parser is built on conn.sock (conn.init()).
@@ -145,3 +155,19 @@ class IdleLimitedThreads(_IdleLimit, ThreadWorker):
         # Part of a stalled request may still be unread: the connection cannot carry another.
         keepalive = super().handle_request(req, conn)
         return keepalive and not conn.sock.stalled
+
+    def murder_keepalived(self) -> None:
+        """Also close accepted connections that sent nothing for the idle time."""
+        super().murder_keepalived()
+        now = time.monotonic()
+        with self._lock:
+            for key in list(self.poller.get_map().values()):
+                conn = getattr(key.data, "args", (None,))[0]
+                if not isinstance(conn, TConn) or conn.initialized:
+                    continue  # a listener, or a kept-alive connection (gunicorn's keepalive)
+                if now - self.first_seen.setdefault(conn, now) > self.idle_seconds:
+                    self.poller.unregister(key.fileobj)
+                    self.nr_conns -= 1
+                    conn.close()
+                    self.log.warning("client %s sent nothing for %g s: dropped",
+                                     conn.client[0] if conn.client else "?", self.idle_seconds)
