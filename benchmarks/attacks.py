@@ -93,6 +93,7 @@ def exchange(target: Target, method: str, path: str, body: bytes = b"", chunked:
 
 
 def smart(target: Target, body: bytes, chunked: bool = False) -> str:
+    """POST a smart request to the medium repository."""
     return exchange(target, "POST", target.smart_path, body, chunked)
 
 
@@ -109,10 +110,12 @@ def no_newline(target: Target) -> str:
 
 
 def get_bundle(target: Target) -> str:
-    return smart(target, request_v3(b"get_bundle", b"trunk/", tip()))
+    """A bundle of the tip's whole history, built in memory (the path names the repository)."""
+    return smart(target, request_v3(b"get_bundle", b"", tip()))
 
 
 def tarball(target: Target) -> str:
+    """A copy of the whole repository in the server's temporary directory, then a tarball."""
     return smart(target, request_v3(b"Repository.tarball", b"", b"gz"))
 
 

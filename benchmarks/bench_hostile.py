@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,17 +28,15 @@ from pathlib import Path
 
 import psutil
 from attacks import ADMIN, ATTACKS, PASSWORD, Target
-from bench_store import BIN, DEFAULT_TOOLS, MB, clean_environ, free_port, timestamp, tree_rss
+from bench_store import BIN, DEFAULT_TOOLS, clean_environ, free_port, timestamp
+from probes import HealthPoller, Probe
 
 from bzrstore.config import Settings
 
 MEDIUM = Path("/tmp/bench-repos/medium/repo")
 WORKERS = 2  # both servers: bench.py's stock setting
-HEALTH_INTERVAL_SECONDS = 0.1
-HEALTH_TIMEOUT_SECONDS = 5.0  # a /health slower than this counts as this long
 ATTACK_TIMEOUT_SECONDS = 90.0  # then the client gives up and the server is stopped
-SAMPLE_SECONDS = 0.02
-SETTLE_SECONDS = 1.0  # after the answer, so work left behind (an abandoned diff) is counted
+SETTLE_SECONDS = 3.0  # after the answer, so work left behind (an abandoned diff) is counted
 
 
 @dataclass
@@ -59,7 +56,7 @@ def bzrstore_server(work: Path, args: argparse.Namespace) -> Server:
     data = work / "data"
     env = dict(clean_environ(), BZRSTORE_DATA=str(data), GUNICORN_WORKERS=str(WORKERS),
                GUNICORN_ACCESSLOG=str(work / "access.log"),
-               BZRSTORE_CLIENT_IDLE_SECONDS=str(args.idle))
+               BZRSTORE_CLIENT_IDLE_SECONDS=str(args.idle), GUNICORN_THREADS=str(args.threads))
     cli = str(BIN / "bzrstore")
     subprocess.run([cli, "codebase", "add", "repo", "bigdiff"], env=env, check=True)
     subprocess.run([cli, "worker", "add", "--admin", ADMIN], env=env, check=True,
@@ -104,103 +101,6 @@ def make_big_diff_repo(path: Path, lines: int = 3_000_000) -> tuple[str, str]:
     old, new = (brz("revision-info", "-d", str(tree), "-r", r).split()[1] for r in ("1", "2"))
     shutil.rmtree(tree)
     return old, new
-
-
-class Probe:
-    """Peak RSS growth (per process) and CPU seconds of a server's tree, while an attack runs."""
-
-    def __init__(self, root: psutil.Process) -> None:
-        self.root = root
-        self.before = tree_rss(root)
-        self.peak: dict[int, int] = dict(self.before)
-        self.cpu: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Probe:
-        for pid in self.before:
-            try:
-                Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM
-            except OSError:
-                pass
-        self.cpu0 = self._cpu()
-        self._thread.start()
-        return self
-
-    def _cpu(self) -> dict[int, float]:
-        seen: dict[int, float] = {}
-        for proc in [self.root, *self.root.children(recursive=True)]:
-            try:
-                times = proc.cpu_times()
-                seen[proc.pid] = times.user + times.system
-            except psutil.Error:
-                pass
-        return seen
-
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_SECONDS):
-            for pid, rss in tree_rss(self.root).items():
-                self.peak[pid] = max(self.peak.get(pid, 0), rss)
-            self.cpu.update(self._cpu())  # the last figure of a worker that is killed later
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.cpu.update(self._cpu())
-        for pid in self.peak:
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            hwm = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
-            self.peak[pid] = max(self.peak[pid], int(hwm.split()[1]) * 1024)
-
-    @property
-    def growth_mib(self) -> float:
-        """Largest peak-minus-start of one process (a new worker counts from its start)."""
-        base = min(self.before.values(), default=0)
-        return max((peak - self.before.get(pid, base)) / MB for pid, peak in self.peak.items())
-
-    @property
-    def cpu_seconds(self) -> float:
-        return sum(cpu - self.cpu0.get(pid, 0.0) for pid, cpu in self.cpu.items())
-
-
-class HealthPoller:
-    """GET /health every 0.1 s in a thread; keeps each latency (no answer counts as the timeout)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.latencies: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(HEALTH_INTERVAL_SECONDS):
-            started = time.monotonic()
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                  timeout=HEALTH_TIMEOUT_SECONDS)
-                conn.request("GET", "/health")  # stock answers 404: still an answer
-                conn.getresponse().read()
-                conn.close()
-                ok = True
-            except OSError:
-                ok = False
-            self.latencies.append(time.monotonic() - started if ok else HEALTH_TIMEOUT_SECONDS)
-
-    def __enter__(self) -> HealthPoller:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def p95_ms(self) -> float:
-        ordered = sorted(self.latencies) or [0.0]
-        return 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 @dataclass
@@ -294,6 +194,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle", type=float, default=Settings().client_idle_seconds,
                         help="BZRSTORE_CLIENT_IDLE_SECONDS of the bzrstore server"
                         " (default: bzrstore's)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="GUNICORN_THREADS of the bzrstore server (above 1: gthread workers)")
     parser.add_argument("--json", type=Path, help="where to write the results")
     return parser.parse_args(argv)
 

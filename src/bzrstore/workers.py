@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
+import weakref
 from typing import Any
 
 from gunicorn import util
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import TConn, ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 from werkzeug.exceptions import RequestTimeout
 
@@ -37,19 +39,25 @@ class ClientStalled(RequestTimeout):
 
 
 class IdleSocket(socket.socket):
-    """A client socket whose every blocking wait ends after ``idle_seconds``."""
+    """A client socket whose every blocking wait ends after ``idle_seconds``.
+
+    Once a direction has stalled, it fails at once: what still tries to use it (an
+    error reply Breezy writes after a failed write) must not wait a second time.
+    """
 
     idle_seconds: float
     log: Any
     peer: str
     sent: int
-    stalled: bool
+    stalled_sending: bool  # the client stopped sending its request
+    stalled_reading: bool  # the client stopped reading our reply
 
     @classmethod
     def adopt(cls, client: socket.socket, idle_seconds: float, log: Any) -> IdleSocket:
         """Take over ``client``'s connection (the old object is left detached)."""
         sock = cls(client.family, client.type, client.proto, fileno=client.detach())
-        sock.idle_seconds, sock.log, sock.sent, sock.stalled = idle_seconds, log, 0, False
+        sock.idle_seconds, sock.log, sock.sent = idle_seconds, log, 0
+        sock.stalled_sending = sock.stalled_reading = False
         try:
             sock.peer = str(sock.getpeername()[0])
         except (OSError, IndexError, TypeError):
@@ -57,27 +65,38 @@ class IdleSocket(socket.socket):
         sock.settimeout(idle_seconds)
         return sock
 
+    @property
+    def stalled(self) -> bool:
+        """True once the client stalled either way: the connection carries no other request."""
+        return self.stalled_sending or self.stalled_reading
+
     def setblocking(self, flag: bool) -> None:
         """Blocking means "with the idle timeout" (gthread toggles it per request)."""
         self.settimeout(self.idle_seconds if flag else 0.0)
 
     def recv(self, size: int, flags: int = 0) -> bytes:
+        if self.stalled_sending:
+            raise ClientStalled("client stalled")
         try:
             return super().recv(size, flags)
         except TimeoutError:
-            raise self._stalled_sending() from None
+            raise self._stall_sending() from None
 
     def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
+        if self.stalled_sending:
+            raise ClientStalled("client stalled")
         try:
             return super().recv_into(buffer, size, flags)
         except TimeoutError:
-            raise self._stalled_sending() from None
+            raise self._stall_sending() from None
 
     def send(self, data: Any, flags: int = 0) -> int:
+        if self.stalled_reading:
+            raise BrokenPipeError(errno.EPIPE, "client stopped reading")
         try:
             sent = super().send(data, flags)
         except TimeoutError:
-            raise self._stalled_reading() from None
+            raise self._stall_reading() from None
         self.sent += sent
         return sent
 
@@ -88,18 +107,20 @@ class IdleSocket(socket.socket):
             view = view[self.send(view, flags):]
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        if self.stalled_reading:
+            raise BrokenPipeError(errno.EPIPE, "client stopped reading")
         try:
             return super().sendfile(file, offset, count)
         except TimeoutError:
-            raise self._stalled_reading() from None
+            raise self._stall_reading() from None
 
-    def _stalled_sending(self) -> ClientStalled:
-        self.stalled = True
+    def _stall_sending(self) -> ClientStalled:
+        self.stalled_sending = True
         self.log.warning("client %s sent nothing for %g s: dropped", self.peer, self.idle_seconds)
         return ClientStalled(f"no request byte for {self.idle_seconds:g} s")
 
-    def _stalled_reading(self) -> BrokenPipeError:
-        self.stalled = True
+    def _stall_reading(self) -> BrokenPipeError:
+        self.stalled_reading = True
         self.log.warning("client %s read nothing for %g s: dropped", self.peer, self.idle_seconds)
         return BrokenPipeError(errno.EPIPE, "client stopped reading")
 
@@ -133,7 +154,15 @@ class IdleLimitedSync(_IdleLimit, SyncWorker):
 
 
 class IdleLimitedThreads(_IdleLimit, ThreadWorker):
-    """gunicorn's gthread worker with the client idle time on every accepted socket."""
+    """gunicorn's gthread worker with the client idle time on every accepted socket.
+
+    A connection that sends nothing waits in the poller, not in a thread, but still
+    counts against worker_connections: it is closed once idle too.
+    """
+
+    def init_process(self) -> None:
+        self.first_seen: weakref.WeakKeyDictionary[TConn, float] = weakref.WeakKeyDictionary()
+        super().init_process()
 
     def enqueue_req(self, conn: Any) -> None:
         # Before the first request's parser is built on conn.sock (conn.init()).
@@ -145,3 +174,19 @@ class IdleLimitedThreads(_IdleLimit, ThreadWorker):
         # Part of a stalled request may still be unread: the connection cannot carry another.
         keepalive = super().handle_request(req, conn)
         return keepalive and not conn.sock.stalled
+
+    def murder_keepalived(self) -> None:
+        """Also close accepted connections that sent nothing for the idle time."""
+        super().murder_keepalived()
+        now = time.monotonic()
+        with self._lock:
+            for key in list(self.poller.get_map().values()):
+                conn = getattr(key.data, "args", (None,))[0]
+                if not isinstance(conn, TConn) or conn.initialized:
+                    continue  # a listener, or a kept-alive connection (gunicorn's keepalive)
+                if now - self.first_seen.setdefault(conn, now) > self.idle_seconds:
+                    self.poller.unregister(key.fileobj)
+                    self.nr_conns -= 1
+                    conn.close()
+                    self.log.warning("client %s sent nothing for %g s: dropped",
+                                     conn.client[0] if conn.client else "?", self.idle_seconds)
