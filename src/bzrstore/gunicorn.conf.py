@@ -12,16 +12,19 @@ wsgi_app = "bzrstore:create_app()"
 # Where to listen; nginx normally sits in front (deploy/nginx/).
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 
-# Sync workers: a smart request is CPU and disk work inside Breezy, and the body
-# streams through PEP 3333's write(), which sync workers send straight to the
-# socket. Two per core keeps a core busy while the other worker waits on disk.
+# Worker processes: a smart request is CPU and disk work inside Breezy, so two per
+# core keeps a core busy while another process waits on disk.
 workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count()))
-# More than one thread gives gthread workers (threads share one process's memory
-# and Breezy's caches); one keeps sync workers.
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Threads per process (gthread). A connection that has sent nothing yet waits in the
+# process's poller and holds no thread, and a few stalled clients hold only a few of
+# the threads, so a node exposed without nginx still answers /health while they wait
+# out BZRSTORE_CLIENT_IDLE_SECONDS (with one thread, sync workers: each stalled
+# socket holds a whole process). Each request keeps its own budget (128 MiB), so a
+# process may grow by up to threads x that; GUNICORN_THREADS=1 gives sync workers.
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # gunicorn's own classes with a timeout on each client socket: a client that sends
-# or takes no byte for BZRSTORE_CLIENT_IDLE_SECONDS is dropped, so a few stalled
-# sockets cannot hold every worker when gunicorn is exposed without nginx (workers.py).
+# or takes no byte for BZRSTORE_CLIENT_IDLE_SECONDS is dropped (workers.py). Both
+# send PEP 3333's write() straight to the socket, so responses stream either way.
 worker_class = os.environ.get(
     "GUNICORN_WORKER_CLASS",
     "bzrstore.workers.IdleLimitedThreads" if threads > 1 else "bzrstore.workers.IdleLimitedSync",
