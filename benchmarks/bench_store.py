@@ -42,7 +42,7 @@ BIN = Path(sys.executable).parent
 MB = 2**20
 
 BUILTIN = ("stock-wsgi-gunicorn", "brz-serve", "local-file")
-PROJECT = ("bzrstore", "bzrstore-noauth")
+PROJECT = ("bzrstore", "bzrstore-noauth", "bzrstore-threads")
 CANDIDATES = BUILTIN + PROJECT
 # With --before DIR: the same app from an earlier checkout (DIR/src first on the path),
 # so that a change's cost to honest clients is measured in the same run.
@@ -103,6 +103,9 @@ def server_commands(options: str, before: Path | None = None) -> dict[str, str]:
     commands = {
         "stock-wsgi-gunicorn": f"BENCH_ROOT={{root}} {gunicorn} --chdir {{bench}} stock_wsgi:app",
         "bzrstore": bzrstore,
+        # The worker class gunicorn.conf.py ships (gthread, 4 threads), where the others
+        # run stock's sync workers.
+        "bzrstore-threads": f"{bzrstore} -k bzrstore.workers.IdleLimitedThreads --threads 4",
         "bzrstore-noauth": f"BZRSTORE_NOAUTH_ROOT={{root}} {gunicorn}"
         f" --chdir {shlex.quote(str(HERE))} noauth_wsgi:app",
     }
@@ -138,7 +141,7 @@ def bench_command(args: argparse.Namespace, names: list[str], out: Path) -> list
     ]
     for name in overridden:
         cmd += ["--server", f"{name}={servers[name]}"]
-    for name in ("bzrstore", BEFORE):
+    for name in ("bzrstore", "bzrstore-threads", BEFORE):
         if name in names:
             cmd += ["--prepare", f"{name}={BZRSTORE_PREPARE}", "--url", f"{name}={BZRSTORE_URL}"]
     if "stock-wsgi-gunicorn" in names:

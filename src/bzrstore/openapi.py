@@ -7,6 +7,7 @@ from typing import Any
 
 from .admin import MAX_PUSHES, RECENT_PUSHES
 from .listings import PAGE_SIZE
+from .params import MAX_PAGE
 
 TEXT = "text/plain"
 JSON = "application/json"
@@ -44,8 +45,10 @@ UNAUTHORIZED = {"401": {**_error("No or wrong credentials."),
                             "description": 'Always `Basic realm="bzrstore"`.',
                             "schema": {"type": "string"}}}}}
 LISTING_PARAMS = [
-    _param("q", "query", "Only names containing this text."),
-    _param("page", "query", f"Page number, {PAGE_SIZE} names a page.", pattern="^[1-9][0-9]*$"),
+    _param("q", "query", "Only names containing this text (at most 255 characters, no "
+           "control characters)."),
+    _param("page", "query", f"Page number, {PAGE_SIZE} names a page, 1 to {MAX_PAGE}.",
+           pattern="^[1-9][0-9]{0,6}$"),
 ]
 REVISIONS = [
     _param("old", "query", "Revision id to start from; `null:` is the empty tree.", True),
@@ -61,7 +64,8 @@ def _codebases_listing() -> dict[str, Any]:
         "responses": {
             "200": _body("A page of codebase names.", *LISTED_AS,
                          schema=_schema("CodebaseListing")),
-            "400": _error("`page` is not a positive whole number."),
+            "400": _error(f"`page` is not a whole number from 1 to {MAX_PAGE}, or `q` is over "
+                          "255 characters or holds control characters."),
             "406": _error("None of HTML, JSON or text is acceptable."),
         }}}
 
@@ -97,8 +101,9 @@ PATHS: dict[str, Any] = {
         }}},
     "/{codebase}/revision-info": {"get": {
         "summary": "Revisions between two revisions, newest first",
-        "description": "The left-hand ancestry of `new` that is not in `old`. "
-                       "Errors are always JSON.",
+        "description": "The left-hand ancestry of `new` that is not in `old`, at most "
+                       "10,000 entries; when there are more, a `Link` header with "
+                       "`rel=\"next\"` names the request for the rest. Errors are always JSON.",
         "parameters": [CODEBASE, *REVISIONS],
         "responses": {
             "200": _body("The revisions.", JSON, schema={
@@ -148,7 +153,8 @@ PATHS: dict[str, Any] = {
         "parameters": LISTING_PARAMS,
         "responses": {
             "200": _body("Codebases with size and last push, workers, recent pushes.", HTML),
-            "400": _error("`page` is not a positive whole number."),
+            "400": _error(f"`page` is not a whole number from 1 to {MAX_PAGE}, or `q` is over "
+                          "255 characters or holds control characters."),
             **UNAUTHORIZED,
             "403": _error("The worker is not an admin."),
         }}},
