@@ -194,8 +194,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle", type=float, default=Settings().client_idle_seconds,
                         help="BZRSTORE_CLIENT_IDLE_SECONDS of the bzrstore server"
                         " (default: bzrstore's)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="GUNICORN_THREADS of the bzrstore server (above 1: gthread workers)")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="GUNICORN_THREADS of the bzrstore server (default 4, as"
+                        " gunicorn.conf.py ships; 1: sync workers)")
     parser.add_argument("--json", type=Path, help="where to write the results")
     return parser.parse_args(argv)
 

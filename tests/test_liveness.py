@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from bzrstore.liveness import ThreadProgress
 from servers import Gunicorn
 from smartwire import request_v3
 
@@ -25,12 +27,13 @@ def idle_seconds() -> float:
     return 30 * TIMEOUT_SECONDS
 
 
-@pytest.fixture
-def server(tmp_path: Path, idle_seconds: float) -> Iterator[Gunicorn]:
-    """One sync worker whose timeout is a couple of seconds."""
+@pytest.fixture(params=["1", "4"], ids=["sync", "threads"])
+def server(request: pytest.FixtureRequest, tmp_path: Path,
+           idle_seconds: float) -> Iterator[Gunicorn]:
+    """One worker (sync, or 4 threads as shipped) whose timeout is a couple of seconds."""
     data = tmp_path / "data"
     env = {**os.environ, "BZRSTORE_DATA": str(data), "BZRSTORE_DATABASE_URL": "",
-           "GUNICORN_TIMEOUT": str(TIMEOUT_SECONDS),
+           "GUNICORN_TIMEOUT": str(TIMEOUT_SECONDS), "GUNICORN_THREADS": request.param,
            "BZRSTORE_CLIENT_IDLE_SECONDS": str(idle_seconds)}
     run_cli(env, "codebase", "add", "alpha")
     server = Gunicorn(env, tmp_path / "gunicorn.log", workers=1).start()
@@ -83,3 +86,22 @@ def test_a_stalled_client_is_dropped_before_its_worker_is_reaped(server: Gunicor
     assert time.monotonic() - started < TIMEOUT_SECONDS
     conn.close()
     assert b"WORKER TIMEOUT" not in server.log_path.read_bytes()
+
+
+def test_thread_progress_is_the_stillest_request_in_flight():
+    now = [100.0]
+    progress = ThreadProgress(clock=lambda: now[0])
+    assert progress.still_for() == 0.0
+    progress.begin()
+    now[0] += 5
+    assert progress.still_for() == 5.0
+    progress.touch()
+    assert progress.still_for() == 0.0
+    other = threading.Thread(target=progress.begin)
+    other.start()
+    other.join()  # a request begun on another thread, never touched since
+    now[0] += 3
+    progress.touch()
+    assert progress.still_for() == 3.0
+    progress.end()
+    assert progress.still_for() == 3.0

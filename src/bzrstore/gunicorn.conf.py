@@ -32,16 +32,19 @@ worker_class = os.environ.get(
 
 # A clone or push of a large repository is one long request. A sync worker tells
 # the arbiter it is alive only between requests, so bzrstore's smart app does it
-# while request or response bytes move (post_worker_init below, liveness.py): the
-# timeout is how long a worker may move no byte at all before it is killed as
-# stuck. It must still cover the longest pause inside one request: Breezy
+# while request or response bytes move (post_worker_init below, liveness.py); a
+# threaded worker tells it every second unless one of its requests has moved no
+# byte for 2 s (liveness.ThreadProgress). Either way the timeout is how long a
+# request may move no byte at all before its worker is killed as stuck. It must still cover the longest pause inside one request: Breezy
 # committing a pushed stream (and repacking) at its end. A stalled *client* is
 # dropped sooner, after BZRSTORE_CLIENT_IDLE_SECONDS (the worker class above).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))
 # On reload or stop, let a running push finish before its worker is killed.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "300"))
-# brz opens a new connection per request over plain http; keep-alive still helps gthread.
-keepalive = 5
+# No keep-alive: each request on its own connection, as with sync workers. brz reuses
+# a kept-alive connection without retrying, so a reload (which closes the old
+# workers' idle connections) would break a push that is between two requests.
+keepalive = 0
 
 # Recycle workers now and then so slow leaks in long-lived processes cannot grow;
 # the jitter keeps them from all restarting at once.
@@ -86,7 +89,11 @@ def post_worker_init(worker):
     """Give each request the worker's heartbeat (see the timeout above)."""
     from bzrstore.liveness import HeartbeatMiddleware
 
-    worker.wsgi = HeartbeatMiddleware(worker.wsgi, worker.notify)
+    progress = getattr(worker, "progress", None)  # threaded workers: per-request progress
+    if progress is not None:
+        worker.wsgi = HeartbeatMiddleware(worker.wsgi, progress.touch, rate_limit=False)
+    else:
+        worker.wsgi = HeartbeatMiddleware(worker.wsgi, worker.notify)
 
 
 def child_exit(server, worker):

@@ -8,6 +8,7 @@ worker still does.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,10 @@ from typing import Any
 HEARTBEAT_KEY = "bzrstore.heartbeat"
 # Touching the worker's heartbeat file is a syscall: once a second is plenty.
 HEARTBEAT_INTERVAL_SECONDS = 1.0
+# A threaded worker stops telling the arbiter it is alive once one of its requests
+# has moved no byte for this long, so the timeout reaps it as it reaps a stuck sync
+# worker (a little later: by this much).
+STILL_SECONDS = 2 * HEARTBEAT_INTERVAL_SECONDS
 
 
 class Heartbeat:
@@ -34,12 +39,52 @@ class Heartbeat:
             self.notify()
 
 
-class HeartbeatMiddleware:
-    """Puts the serving worker's heartbeat into every request's environ."""
+class ThreadProgress:
+    """When the request each thread serves last moved a byte (threaded workers).
 
-    def __init__(self, app: Any, notify: Callable[[], object]) -> None:
+    A gthread worker's main loop tells the arbiter it is alive every second whatever
+    its threads do; asking this first keeps "a stuck request gets its worker reaped".
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._last: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def begin(self) -> None:
+        """The calling thread starts serving a request."""
+        with self._lock:
+            self._last[threading.get_ident()] = self.clock()
+
+    def touch(self) -> None:
+        """The calling thread's request moved bytes."""
+        ident = threading.get_ident()
+        with self._lock:
+            if ident in self._last:
+                self._last[ident] = self.clock()
+
+    def end(self) -> None:
+        """The calling thread's request is over."""
+        with self._lock:
+            self._last.pop(threading.get_ident(), None)
+
+    def still_for(self) -> float:
+        """Seconds since the stillest request in flight moved (0 with none in flight)."""
+        with self._lock:
+            oldest = min(self._last.values(), default=None)
+        return 0.0 if oldest is None else self.clock() - oldest
+
+
+class HeartbeatMiddleware:
+    """Puts the serving worker's heartbeat into every request's environ.
+
+    ``notify`` is the sync worker's own (rate limited here), or a threaded worker's
+    ``ThreadProgress.touch``, which is cheap and per thread, so it is called as is.
+    """
+
+    def __init__(self, app: Any, notify: Callable[[], object], rate_limit: bool = True) -> None:
         self.app = app
-        self.heartbeat = Heartbeat(notify)
+        self.heartbeat = Heartbeat(notify) if rate_limit else notify
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         environ[HEARTBEAT_KEY] = self.heartbeat

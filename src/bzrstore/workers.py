@@ -32,6 +32,7 @@ from gunicorn.workers.sync import SyncWorker
 from werkzeug.exceptions import RequestTimeout
 
 from .config import load_settings
+from .liveness import STILL_SECONDS, ThreadProgress
 
 
 class ClientStalled(RequestTimeout):
@@ -162,7 +163,14 @@ class IdleLimitedThreads(_IdleLimit, ThreadWorker):
 
     def init_process(self) -> None:
         self.first_seen: weakref.WeakKeyDictionary[TConn, float] = weakref.WeakKeyDictionary()
+        self.progress = ThreadProgress()
         super().init_process()
+
+    def notify(self) -> None:
+        """Tell the arbiter we are alive, unless a request has been still too long."""
+        progress = getattr(self, "progress", None)
+        if progress is None or progress.still_for() < STILL_SECONDS:
+            super().notify()
 
     def enqueue_req(self, conn: Any) -> None:
         # Before the first request's parser is built on conn.sock (conn.init()).
@@ -172,7 +180,11 @@ class IdleLimitedThreads(_IdleLimit, ThreadWorker):
 
     def handle_request(self, req: Any, conn: Any) -> bool:
         # Part of a stalled request may still be unread: the connection cannot carry another.
-        keepalive = super().handle_request(req, conn)
+        self.progress.begin()
+        try:
+            keepalive = super().handle_request(req, conn)
+        finally:
+            self.progress.end()
         return keepalive and not conn.sock.stalled
 
     def murder_keepalived(self) -> None:
