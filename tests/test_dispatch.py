@@ -259,7 +259,7 @@ def test_smart_metrics_label_only_known_verbs(web: TestApp):
 def test_our_own_failure_is_a_short_text_500_logged_with_the_path(web: TestApp, caplog,
                                                                 monkeypatch):
     def broken(codebase: str):
-        raise OSError("disk on fire")
+        raise RuntimeError("a bug of ours")
 
     monkeypatch.setattr(web.app.extensions["bzrstore"].storage, "ensure_repository", broken)
     response = web.post(SMART, request_v3(b"hello"), headers=HEADERS, expect_errors=True)
@@ -267,3 +267,13 @@ def test_our_own_failure_is_a_short_text_500_logged_with_the_path(web: TestApp, 
     assert response.content_type == "text/plain"
     assert response.text == "internal error\n"
     assert any(SMART in record.getMessage() for record in caplog.records)
+
+
+def test_a_repository_the_disk_cannot_hold_is_a_503(web: TestApp, monkeypatch):
+    def full(codebase: str):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(web.app.extensions["bzrstore"].storage, "ensure_repository", full)
+    response = web.post(SMART, request_v3(b"hello"), headers=HEADERS, expect_errors=True)
+    assert response.status_int == 503
+    assert response.text == "storage unavailable\n"

@@ -153,7 +153,11 @@ class SmartDispatcher:
 
     def _remember_ready(self, codebase: str) -> None:
         """Make the repository on first use; skip both checks for a while after."""
-        self.storage.ensure_repository(codebase)
+        try:
+            self.storage.ensure_repository(codebase)
+        except OSError as exc:  # a full or read-only disk: the storage, not the request
+            log.error("cannot create the repository of %s: %s", codebase, exc)
+            raise ServiceUnavailable("storage unavailable") from exc
         if len(self._ready_until) >= MAX_CACHED_CODEBASES:
             self._ready_until.clear()
         self._ready_until[codebase] = self.clock() + self.codebase_cache_seconds
