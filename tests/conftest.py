@@ -10,9 +10,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import bcrypt
 import pytest
 from postgres import postgres_schema
 
+from bzrstore import auth
 from bzrstore.config import Settings, load_settings
 from bzrstore.registry import Registry, open_registry
 from servers import BIN, Brz, Gunicorn
@@ -139,3 +141,17 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def brz(tmp_path: Path) -> Brz:
     """The brz command line with a fresh home directory."""
     return Brz(tmp_path / "home")
+
+
+@pytest.fixture
+def checkpw_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The stored hashes bcrypt.checkpw is asked to verify against (none: no hashing)."""
+    calls: list[bytes] = []
+    real = bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        calls.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(auth.bcrypt, "checkpw", counting)
+    return calls

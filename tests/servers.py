@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,3 +165,16 @@ def start_brz(brz: Brz, *args: str | Path, cwd: Path | None = None) -> subproces
         [str(BIN / "brz"), *map(str, args)], cwd=cwd, env=brz.env(),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+@contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[None]:
+    """Run ``server`` (an in-test HTTP server or proxy) in a thread while the block runs."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

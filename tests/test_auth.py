@@ -43,20 +43,6 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture
-def checkpw_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The stored hashes bcrypt.checkpw is asked to verify against."""
-    calls: list[bytes] = []
-    real = bcrypt.checkpw
-
-    def counting(password: bytes, hashed: bytes) -> bool:
-        calls.append(hashed)
-        return real(password, hashed)
-
-    monkeypatch.setattr(auth.bcrypt, "checkpw", counting)
-    return calls
-
-
 def test_hash_password_writes_2b_with_default_cost():
     hashed = hash_password("secret")
     assert hashed.startswith(f"$2b${auth.BCRYPT_ROUNDS:02d}$")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from webtest import TestApp
 from bzrstore import create_app
 from bzrstore.config import load_settings
 from bzrstore.storage import Storage
-from servers import Brz
+from servers import Brz, serving
 from smartwire import request_v3
 
 PACK = "0123456789abcdef0123456789abcdef"
@@ -117,12 +116,8 @@ class SmartHidingProxy(ThreadingHTTPServer):
 @pytest.fixture
 def proxy(store: StoreServer) -> Iterator[SmartHidingProxy]:
     server = SmartHidingProxy(store.url)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(server):
+        yield server
 
 
 def test_brz_reads_over_plain_http_with_only_the_allow_list(store, brz: Brz, proxy,

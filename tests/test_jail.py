@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,7 +25,7 @@ from bzrstore.storage import (
     set_parent_location,
 )
 from bzrstore.transfer import export_codebase
-from servers import tree_snapshot
+from servers import serving, tree_snapshot
 from smartwire import request_v3
 
 SMART_HEADERS = {"Content-Type": "application/octet-stream", **basic("worker", "secret")}
@@ -62,12 +61,8 @@ class HitRecorder(ThreadingHTTPServer):
 @pytest.fixture
 def recorder() -> Iterator[HitRecorder]:
     server = HitRecorder()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(server):
+        yield server
 
 
 @pytest.fixture
