@@ -152,6 +152,20 @@ def abandoned_diff(target: Target) -> str:
     return exchange(target, "GET", _diff_path(target), keep_bytes=ABANDON_AFTER_BYTES)
 
 
+def _tree_diff_path() -> str:
+    return f"/repo/diff?old=null:&new={tip().decode()}"
+
+
+def whole_tree_diff(target: Target) -> str:
+    """The medium trunk's whole tree from nothing (47 MB of text): the time limit ends it."""
+    return exchange(target, "GET", _tree_diff_path())
+
+
+def abandoned_tree_diff(target: Target) -> str:
+    """The same, hung up on after its first 64 KiB: the work must stop with it."""
+    return exchange(target, "GET", _tree_diff_path(), keep_bytes=ABANDON_AFTER_BYTES)
+
+
 def stalled_sockets(target: Target) -> str:
     """As many sockets as workers, each sending nothing; when does the server let go?"""
     socks = [socket.create_connection(("127.0.0.1", target.port))
@@ -207,6 +221,8 @@ ATTACKS: dict[str, tuple[Callable[[Target], str], bool]] = {
     "revision_archive": (revision_archive, False),
     "diff-big-file": (big_diff, True),
     "diff-abandoned": (abandoned_diff, True),
+    "diff-whole-tree": (whole_tree_diff, True),
+    "diff-whole-tree-abandoned": (abandoned_tree_diff, True),
     "stalled-sockets": (stalled_sockets, False),
     "admin-brute-force": (admin_brute_force, True),
 }
