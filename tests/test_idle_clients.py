@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -27,12 +28,23 @@ BIG_GET = request_v3(b"get", b"big.bin")
 
 
 @pytest.fixture(params=["1", str(THREADS)], ids=["sync", "gthread"])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gunicorn]:
+def threads(request: pytest.FixtureRequest) -> str:
+    """GUNICORN_THREADS: sync workers, or gthread ones."""
+    return request.param
+
+
+@pytest.fixture
+def idle_seconds() -> float:
+    return IDLE_SECONDS
+
+
+@pytest.fixture
+def server(threads: str, idle_seconds: float, tmp_path: Path) -> Iterator[Gunicorn]:
     """bzrstore whose clients may idle for a couple of seconds; sync or gthread workers."""
     data = tmp_path / "data"
     env = {**os.environ, "BZRSTORE_DATA": str(data), "BZRSTORE_DATABASE_URL": "",
-           "BZRSTORE_CLIENT_IDLE_SECONDS": str(IDLE_SECONDS),
-           "GUNICORN_THREADS": request.param}
+           "BZRSTORE_CLIENT_IDLE_SECONDS": str(idle_seconds),
+           "GUNICORN_THREADS": threads}
     run_cli(env, "codebase", "add", "alpha")
     run_cli(env, "worker", "add", WORKER[0], stdin=WORKER[1] + "\n")
     server = Gunicorn(env, tmp_path / "gunicorn.log", workers=WORKERS).start()
@@ -187,3 +199,33 @@ def test_a_slow_client_that_keeps_moving_is_served(server: Gunicorn):
     assert time.monotonic() - started > IDLE_SECONDS
     assert received > BIG_FILE_BYTES
     assert "dropped" not in server.log_path.read_text()
+
+
+@pytest.mark.parametrize("idle_seconds", [15])
+def test_a_connection_accepted_before_a_reload_is_served(server: Gunicorn):
+    """A reload stops old workers; what they accepted but had not read yet is still served.
+
+    gthread closed such a connection with its poller: brz, whose next request of a push
+    had just connected, failed the push.
+    """
+    old = set(server.worker_pids())
+    socks = [connect(server) for _ in range(WORKERS)]  # accepted, nothing sent yet
+    time.sleep(0.3)
+    os.kill(server.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while not set(server.worker_pids()) - old:
+        assert time.monotonic() < deadline, "gunicorn did not reload"
+        time.sleep(0.05)
+    time.sleep(2)  # the old workers were told to stop, and have polled once since
+    body = request_v3(b"get", b"format")
+    head = (f"POST {SMART_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n").encode()
+    for sock in socks:
+        sock.settimeout(10)
+        sock.sendall(head + body)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        sock.close()
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert b"bzr message 3" in reply

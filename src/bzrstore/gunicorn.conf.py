@@ -35,8 +35,9 @@ worker_class = os.environ.get(
 # while request or response bytes move (post_worker_init below, liveness.py); a
 # threaded worker tells it every second unless one of its requests has moved no
 # byte for 2 s (liveness.ThreadProgress). Either way the timeout is how long a
-# request may move no byte at all before its worker is killed as stuck. It must still cover the longest pause inside one request: Breezy
-# committing a pushed stream (and repacking) at its end. A stalled *client* is
+# request may move no byte at all before its worker is killed as stuck. It must
+# still cover the longest pause inside one request: Breezy committing a pushed
+# stream (and repacking) at its end. A stalled *client* is
 # dropped sooner, after BZRSTORE_CLIENT_IDLE_SECONDS (the worker class above).
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))
 # On reload or stop, let a running push finish before its worker is killed.

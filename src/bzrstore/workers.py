@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
 import time
 import weakref
 from typing import Any
@@ -165,6 +166,31 @@ class IdleLimitedThreads(_IdleLimit, ThreadWorker):
         self.first_seen: weakref.WeakKeyDictionary[TConn, float] = weakref.WeakKeyDictionary()
         self.progress = ThreadProgress()
         super().init_process()
+
+    @property
+    def alive(self) -> bool:
+        """While stopping, true until every connection already accepted has its thread.
+
+        gthread ends its loop and closes its poller at once, dropping connections it
+        accepted but had not read from yet: in a reload, brz's next request of a push
+        had just connected, and the push failed. So accept no more, but keep looping
+        until those are handed over (or closed as idle, murder_keepalived below).
+        """
+        # Request threads ask too (to close their connection): for them it is plain.
+        if self._alive or threading.current_thread() is not threading.main_thread():
+            return self._alive
+        with self._lock:
+            if self.poller is None or self.poller.get_map() is None:
+                return False  # not started, or already closed
+            for key in list(self.poller.get_map().values()):
+                if key.fileobj in self.sockets:
+                    self.poller.unregister(key.fileobj)
+            return any(isinstance(getattr(key.data, "args", (None,))[0], TConn)
+                       for key in self.poller.get_map().values())
+
+    @alive.setter
+    def alive(self, value: bool) -> None:
+        self._alive = value
 
     def notify(self) -> None:
         """Tell the arbiter we are alive, unless a request has been still too long."""
