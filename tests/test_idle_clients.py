@@ -157,10 +157,8 @@ def wait_for_drops(server: Gunicorn, count: int) -> bool:
 
 
 @pytest.mark.parametrize("stall", STALLS)
-def test_stalled_clients_free_every_worker(server: Gunicorn, stall: str,
-                                           request: pytest.FixtureRequest):
-    threads = int(request.node.callspec.params["server"])
-    sockets = [STALLS[stall](server) for _ in range(WORKERS * threads)]
+def test_stalled_clients_free_every_worker(server: Gunicorn, stall: str, threads: str):
+    sockets = [STALLS[stall](server) for _ in range(WORKERS * int(threads))]
     try:
         assert health_seconds(server) < IDLE_SECONDS + MARGIN_SECONDS
         # Reading would un-stall a client that stopped reading: only the others are drained.
@@ -169,7 +167,7 @@ def test_stalled_clients_free_every_worker(server: Gunicorn, stall: str,
     finally:
         for sock in sockets:
             sock.close()
-    if stall == "nothing" and threads > 1:
+    if stall == "nothing" and int(threads) > 1:
         # gthread parks a silent connection in its poller (no thread is taken); it is
         # closed without a word once idle, so it does not count against worker_connections.
         assert replies == [b""] * len(sockets)
