@@ -8,6 +8,7 @@ import random
 import socket
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +165,8 @@ def test_a_gunicorn_worker_keeps_no_diff_running(heavy: Heavy, tmp_path: Path):
     server = Gunicorn(env, tmp_path / "gunicorn.log", workers=1).start()
     try:
         worker = psutil.Process(server.worker_pids()[0])
+        # A first request starts the gthread worker's pool thread; count after it.
+        urllib.request.urlopen(f"{server.url}/health", timeout=30).read()
         threads = worker.num_threads()
         for hang_up in (False, True):
             start = time.monotonic()
