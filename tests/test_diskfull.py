@@ -9,6 +9,7 @@ from breezy.bzr import remote
 from breezy.bzr.smart import request
 
 from bzrstore.diskfull import DISK_FULL_MESSAGE, install_disk_full_errors
+from bzrstore.verb_limits import build_command_registry
 
 
 def test_no_room_errors_become_a_message_brz_prints():
@@ -31,7 +32,7 @@ def test_the_client_shows_the_message_without_a_traceback():
 
 
 def test_branch_creating_verbs_are_rolled_back_on_a_full_disk():
-    install_disk_full_errors()
+    commands = build_command_registry()
     for verb in (b"BzrDirFormat.initialize", b"BzrDirFormat.initialize_ex_1.16"):
-        handler = request.request_handlers.get(verb)
+        handler = commands.get(verb)
         assert handler.__qualname__.startswith("_rolled_back.")

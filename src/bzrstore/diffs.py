@@ -21,7 +21,7 @@ from typing import Any
 from breezy.diff import DiffTree
 
 from .bzr import UnknownRevision, check_path, release_caches
-from .heap import trim_heap
+from .memory import trim_heap
 from .textdiff import BoundedDiffText, DiffBudget, DiffCancelled, DiffTimedOut
 
 log = logging.getLogger(__name__)

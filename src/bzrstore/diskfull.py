@@ -15,11 +15,6 @@ NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 # (an unknown error becomes an "internal error" with a traceback on the client).
 DISK_FULL_MESSAGE = (b"the server's disk is full; nothing was changed. "
                      b"Push again once the operator has made room.")
-# Verbs that create a control directory, and the position of its path among their arguments.
-CREATING_VERBS = {
-    b"BzrDirFormat.initialize": (smart_bzrdir.SmartServerRequestInitializeBzrDir, 0),
-    b"BzrDirFormat.initialize_ex_1.16": (smart_bzrdir.SmartServerRequestBzrDirInitializeEx, 1),
-}
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -52,8 +47,17 @@ def _rolled_back(handler: type, path_index: int) -> type:
     return RolledBackOnFullDisk
 
 
+# Handlers of the verbs that create a control directory (the path is argument 0 or 1),
+# for the bounded verb registry (verb_limits.build_command_registry).
+ROLLED_BACK_VERBS: dict[bytes, type] = {
+    b"BzrDirFormat.initialize": _rolled_back(smart_bzrdir.SmartServerRequestInitializeBzrDir, 0),
+    b"BzrDirFormat.initialize_ex_1.16": _rolled_back(
+        smart_bzrdir.SmartServerRequestBzrDirInitializeEx, 1),
+}
+
+
 def install_disk_full_errors() -> None:
-    """Answer a full disk with DISK_FULL_MESSAGE and undo half-made branches (once)."""
+    """Answer a full disk with DISK_FULL_MESSAGE, whatever verb met it (once per process)."""
     translate = request._translate_error
     if getattr(translate, "bzrstore_disk_full", False):
         return
@@ -66,7 +70,3 @@ def install_disk_full_errors() -> None:
     translate_error.bzrstore_disk_full = True  # type: ignore[attr-defined]
     # Breezy's request handler and protocol look the function up in this module on each error.
     request._translate_error = translate_error
-    handlers = request.request_handlers
-    for verb, (handler, path_index) in CREATING_VERBS.items():
-        handlers.register(verb, _rolled_back(handler, path_index),
-                          info=handlers.get_info(verb), override_existing=True)

@@ -16,6 +16,8 @@ from breezy.bzr.smart import protocol, request, vfs
 from breezy.bzr.smart import repository as smart_repository
 from breezy.registry import Registry
 
+from .diskfull import ROLLED_BACK_VERBS
+
 MIB = 1024 * 1024
 # Not served: answered UnknownMethod, as by an older server, and brz carries on
 # without them (checked with a real client in tests/test_smart_limits.py).
@@ -102,6 +104,7 @@ class _BoundedInsertStream:
 _REPLACED_VERBS: dict[bytes, type] = {
     b"readv": BoundedReadv,
     b"get": BoundedGet,
+    **ROLLED_BACK_VERBS,
 }
 _STREAMED_VERBS: dict[bytes, type] = {
     b"Repository.insert_stream": smart_repository.SmartServerRepositoryInsertStream,
