@@ -128,7 +128,7 @@ class SmartDispatcher:
             self._check_registered(target.codebase)
         body = RequestBody(environ, self.max_body_bytes,
                            self.metrics.smart_bytes_in.inc if self.metrics else None)
-        _, verb = body.read_head()
+        verb = body.read_head()
         worker = self._authorize(environ, verb)
         if worker is None:
             body.limit(self.anonymous_body_bytes)

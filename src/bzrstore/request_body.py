@@ -42,11 +42,12 @@ class RequestBody:
         if self.content_length is not None and self.content_length > self.max_bytes:
             raise RequestEntityTooLarge(f"request body over {self.max_bytes} bytes")
 
-    def read_head(self) -> tuple[bytes, bytes | None]:
-        """Read until the verb decodes (or the body ends); the bytes are read again later.
+    def read_head(self) -> bytes | None:
+        """Read until the verb decodes (or the body ends) and return the verb, if any.
 
-        A head still undecoded at ``MAX_REQUEST_HEAD_BYTES`` is a 400: searching it
-        further is what made a newline-less body cost the square of its size.
+        The bytes read are replayed by ``read``. A head still undecoded at
+        ``MAX_REQUEST_HEAD_BYTES`` is a 400: searching it further is what made a
+        newline-less body cost the square of its size.
         """
         head = b""
         verb = None
@@ -61,7 +62,7 @@ class RequestBody:
             size = len(head)
             verb = decode_verb(head)
         self._head = head
-        return head, verb
+        return verb
 
     def _read_raw(self, size: int) -> bytes:
         # One byte past the limit tells a body over it from one that ends there.
