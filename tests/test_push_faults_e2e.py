@@ -186,16 +186,22 @@ def _replaced(store: PushStore, victim: int) -> None:
         time.sleep(0.05)
 
 
-def test_worker_killed_mid_push_heals_on_the_retry(push_store, brz: Brz, tmp_path: Path):
+def _push_under_way(store: PushStore, brz: Brz, tmp_path: Path
+                    ) -> tuple[Path, str, subprocess.Popen[str], int]:
+    """A branch pushed once, then a big push uploading: (source, URL, push, its worker)."""
     source = tmp_path / "src"
     brz.make_branch(source, revisions=1)
-    url = as_worker(push_store.url("c/main"))
+    url = as_worker(store.url("c/main"))
     brz.run("push", url, cwd=source)
     _commit_big_file(brz, source)
-
     push = start_brz(brz, "push", url, cwd=source)
-    _wait_for_upload(push_store, push)
-    (victim,) = push_store.server.worker_pids()
+    _wait_for_upload(store, push)
+    (worker,) = store.server.worker_pids()
+    return source, url, push, worker
+
+
+def test_worker_killed_mid_push_heals_on_the_retry(push_store, brz: Brz, tmp_path: Path):
+    source, url, push, victim = _push_under_way(push_store, brz, tmp_path)
     os.kill(victim, signal.SIGKILL)
     assert push.wait(timeout=WAIT_SECONDS) != 0
     _replaced(push_store, victim)
@@ -210,15 +216,7 @@ def test_worker_killed_mid_push_heals_on_the_retry(push_store, brz: Brz, tmp_pat
 
 def test_dead_worker_and_client_locks_are_stolen_by_the_next_push(push_store, brz: Brz,
                                                                   tmp_path: Path):
-    source = tmp_path / "src"
-    brz.make_branch(source, revisions=1)
-    url = as_worker(push_store.url("c/main"))
-    brz.run("push", url, cwd=source)
-    _commit_big_file(brz, source)
-
-    push = start_brz(brz, "push", url, cwd=source)
-    _wait_for_upload(push_store, push)
-    (victim,) = push_store.server.worker_pids()
+    source, url, push, victim = _push_under_way(push_store, brz, tmp_path)
     os.kill(victim, signal.SIGSTOP)  # so it cannot tidy up when the client goes
     push.kill()
     push.wait(timeout=WAIT_SECONDS)
