@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import socketserver
 import subprocess
 import sys
@@ -178,3 +179,14 @@ def serving(server: socketserver.BaseServer) -> Iterator[None]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    """Everything the server sends on ``sock`` until it closes (or resets) the connection."""
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import WORKER, run_cli
 
-from servers import Gunicorn
+from servers import Gunicorn, read_to_end
 from smartwire import request_v3
 
 IDLE_SECONDS = 2
@@ -137,13 +137,7 @@ def health_seconds(server: Gunicorn) -> float:
 def drain(sock: socket.socket) -> bytes:
     """What the server sent the stalled client before closing (for a small reply)."""
     sock.settimeout(IDLE_SECONDS + MARGIN_SECONDS)
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except ConnectionResetError:
-        pass
-    return received
+    return read_to_end(sock)
 
 
 def wait_for_drops(server: Gunicorn, count: int) -> bool:
@@ -221,9 +215,7 @@ def test_a_connection_accepted_before_a_reload_is_served(server: Gunicorn):
     for sock in socks:
         sock.settimeout(10)
         sock.sendall(head + body)
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
+        reply = read_to_end(sock)
         sock.close()
         assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
         assert b"bzr message 3" in reply

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bzrstore.verb_limits import REFUSED_VERBS
-from servers import Brz
+from servers import Brz, read_to_end
 from smartwire import request_v1, request_v2, request_v3, request_v3_stream
 
 MIB = 1024 * 1024
@@ -84,13 +84,7 @@ def _send_chunked(port: int, pieces: Iterable[bytes]) -> bytes:
             sock.sendall(b"0\r\n\r\n")
         except OSError:
             pass  # the server answered and closed before the body ended
-        answer = b""
-        try:
-            while data := sock.recv(65536):
-                answer += data
-        except OSError:
-            pass
-    return answer
+        return read_to_end(sock)
 
 
 def _readv_of_tiny_offsets(size: int) -> Iterable[bytes]:
