@@ -105,7 +105,7 @@ def server_commands(options: str, before: Path | None = None) -> dict[str, str]:
         "bzrstore": bzrstore,
         # The worker class gunicorn.conf.py ships (gthread, 4 threads), where the others
         # run stock's sync workers.
-        "bzrstore-threads": f"{bzrstore} -k bzrstore.workers.IdleLimitedThreads --threads 4",
+        "bzrstore-threads": f"{bzrstore} -k bzrstore.node.workers.IdleLimitedThreads --threads 4",
         "bzrstore-noauth": f"BZRSTORE_NOAUTH_ROOT={{root}} {gunicorn}"
         f" --chdir {shlex.quote(str(HERE))} noauth_wsgi:app",
     }

@@ -10,6 +10,6 @@ root.  It is the yardstick for the cost of authentication on push::
 import os
 from pathlib import Path
 
-from bzrstore.smart import make_standalone_app
+from bzrstore.smart.app import make_standalone_app
 
 app = make_standalone_app(Path(os.environ["BZRSTORE_NOAUTH_ROOT"]), writable=True)

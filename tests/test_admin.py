@@ -10,11 +10,12 @@ from breezy.branch import Branch
 from conftest import basic
 from webtest import TestApp
 
-from bzrstore import create_app, csrf
+from bzrstore import create_app
 from bzrstore.auth import hash_password
-from bzrstore.branches import BranchTip, Push
 from bzrstore.config import load_settings
-from bzrstore.storage import create_shared_repository
+from bzrstore.registry.branches import BranchTip, Push
+from bzrstore.repos.storage import create_shared_repository
+from bzrstore.web import csrf
 
 ADMIN = basic("boss", "secret")
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 import bzrstore
-from bzrstore import auth, cli, storage
+from bzrstore import auth, cli
 from bzrstore.auth import Authenticator
 from bzrstore.config import CONFIG_FILE_ENV, OPTIONS, Settings
 from bzrstore.registry import open_registry
+from bzrstore.repos import storage
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ from conftest import POSTGRES_URL_ENV, WORKER, as_worker, run_cli
 from nginx import CLUSTER_SITE, NGINX, Nginx, free_port, tls_context, trusting_brz
 from postgres import postgres_schema
 
-from bzrstore.ring import Ring
+from bzrstore.node.ring import Ring
 from servers import BIN, ROOT, Brz, Gunicorn
 
 CODEBASES = tuple(f"cb{n:02d}" for n in range(20))

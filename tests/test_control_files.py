@@ -16,7 +16,7 @@ from webtest import TestApp
 
 from bzrstore import create_app
 from bzrstore.config import load_settings
-from bzrstore.storage import Storage
+from bzrstore.repos.storage import Storage
 from servers import Brz, serving
 from smartwire import request_v3
 

@@ -13,8 +13,10 @@ import pytest
 from breezy.controldir import ControlDir
 from webtest import TestApp
 
-from bzrstore import bzr, create_app, diffs
+from bzrstore import create_app
 from bzrstore.config import load_settings
+from bzrstore.repos import diffs
+from bzrstore.repos import revisions as bzr
 from servers import BIN, Brz
 
 COMMITTER = "Test Worker <worker@example.com>"

@@ -8,8 +8,8 @@ from breezy import errors
 from breezy.bzr import remote
 from breezy.bzr.smart import request
 
-from bzrstore.diskfull import DISK_FULL_MESSAGE, install_disk_full_errors
-from bzrstore.verb_limits import build_command_registry
+from bzrstore.smart.diskfull import DISK_FULL_MESSAGE, install_disk_full_errors
+from bzrstore.smart.verb_limits import build_command_registry
 
 
 def test_no_room_errors_become_a_message_brz_prints():

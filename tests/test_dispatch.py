@@ -217,17 +217,17 @@ def test_control_files_are_readable_and_jailed(web: TestApp, repos, tmp_path):
 def test_mounted_apps_are_cached_and_bounded(tmp_path):
     settings = load_settings(environ={}, data=tmp_path / "data", smart_app_cache_size=2)
     app = create_app(settings)
-    store = app.extensions["bzrstore"]
     for name in ("a1", "a2", "a3"):
-        store.registry.add_codebase(name)
+        app.extensions["bzrstore"].registry.add_codebase(name)
+    apps = app.wsgi_app.app.apps  # the dispatcher's, inside the metrics middleware
     web = TestApp(app)
     web.post("/bzr/a1/.bzr/smart", request_v3(b"hello"), headers=HEADERS)
-    first = store.apps.get("a1", False)
+    first = apps.get("a1", False)
     web.post("/bzr/a1/.bzr/smart", request_v3(b"hello"), headers=HEADERS)
-    assert store.apps.get("a1", False) is first
+    assert apps.get("a1", False) is first
     for name in ("a2", "a3"):
         web.post(f"/bzr/{name}/.bzr/smart", request_v3(b"hello"), headers=HEADERS)
-    assert len(store.apps) == 2
+    assert len(apps) == 2
 
 
 def test_codebase_registration_is_cached_briefly(web: TestApp):

@@ -16,15 +16,15 @@ from webtest import TestApp
 from bzrstore import cli, create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
-from bzrstore.controldirs import find_branches
-from bzrstore.storage import (
+from bzrstore.node.transfer import export_codebase
+from bzrstore.repos.controldirs import find_branches
+from bzrstore.repos.storage import (
     Storage,
     break_lock,
     check_repositories,
     jailed_transport,
     set_parent_location,
 )
-from bzrstore.transfer import export_codebase
 from servers import serving, tree_snapshot
 from smartwire import request_v3
 

@@ -7,7 +7,7 @@ from webtest import TestApp
 
 from bzrstore import create_app
 from bzrstore.config import load_settings
-from bzrstore.listings import PAGE_SIZE
+from bzrstore.web.listings import PAGE_SIZE
 
 NAMES = [f"pkg{n:05d}" for n in range(3000)] + ["zlib", "python3.11", "g++-12"]
 
@@ -67,7 +67,7 @@ def test_repositories_is_a_json_list_of_names(web: TestApp):
 
 
 def test_branch_listing_reads_the_registry(web: TestApp):
-    from bzrstore.branches import BranchTip, Push
+    from bzrstore.registry.branches import BranchTip, Push
 
     registry = web.app.extensions["bzrstore"].registry
     tip = BranchTip("lintian-fixes/main", 5, "rev-5", "A <a@example.com>", 1_700_000_000.0,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from bzrstore.liveness import ThreadProgress
+from bzrstore.node.liveness import ThreadProgress
 from servers import Gunicorn
 from smartwire import request_v3
 

@@ -13,10 +13,10 @@ from webtest import TestApp
 
 from bzrstore import create_app
 from bzrstore.auth import hash_password
-from bzrstore.branches import BranchTip, Push
 from bzrstore.config import load_settings
-from bzrstore.names import InvalidName, check_campaign, check_segment, split_branch_path
-from bzrstore.pushlog import PushContext, pushing, record_tip_change
+from bzrstore.registry.branches import BranchTip, Push
+from bzrstore.repos.names import InvalidName, check_campaign, check_segment, split_branch_path
+from bzrstore.smart.pushlog import PushContext, pushing, record_tip_change
 from servers import tree_snapshot
 from smartwire import request_v3
 

@@ -32,7 +32,7 @@ from nginx import (
     trusting_brz,
 )
 
-from bzrstore.ring import Ring
+from bzrstore.node.ring import Ring
 from servers import Brz, Gunicorn
 
 LARGE_REPOSITORY_BYTES = 200 * MB

@@ -15,9 +15,9 @@ from webtest import TestApp
 
 from bzrstore import create_app
 from bzrstore.auth import hash_password
-from bzrstore.branches import BranchTip, Push
 from bzrstore.config import load_settings
-from bzrstore.storage import create_shared_repository
+from bzrstore.registry.branches import BranchTip, Push
+from bzrstore.repos.storage import create_shared_repository
 from servers import Brz
 
 ADMIN = basic("boss", "secret")

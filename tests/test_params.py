@@ -11,7 +11,7 @@ from werkzeug.exceptions import BadRequest
 from bzrstore import create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import Settings
-from bzrstore.params import MAX_PAGE, int_arg, text_arg
+from bzrstore.web.params import MAX_PAGE, int_arg, text_arg
 
 ADMIN = basic("boss", "secret")
 # Values that once reached int(), or the database, unchecked.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import WORKER, as_worker, run_cli
 
-from bzrstore.repair import UPLOAD_GRACE_SECONDS
+from bzrstore.repos.repair import UPLOAD_GRACE_SECONDS
 from servers import Brz, Gunicorn, start_brz
 
 # The repositories' disk in the disk-full test: room for a small branch, not for the big one.

@@ -353,7 +353,7 @@ def test_page_codebases_filters_orders_and_counts(registry):
 
 
 def test_push_log_and_codebase_activity(registry):
-    from bzrstore.branches import BranchTip, Push
+    from bzrstore.registry.branches import BranchTip, Push
 
     for name in ("alpha", "beta"):
         registry.add_codebase(name)

@@ -10,7 +10,7 @@ from webtest import TestApp
 from bzrstore import create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
-from bzrstore.storage import create_shared_repository
+from bzrstore.repos.storage import create_shared_repository
 
 URL = "https://salsa.debian.org/debian/alpha.git"
 

@@ -12,15 +12,15 @@ import pytest
 from breezy.branch import Branch
 from conftest import run_cli
 
-from bzrstore import repair
-from bzrstore.repair import (
+from bzrstore.repos import repair
+from bzrstore.repos.repair import (
     STAGING_STALE_SECONDS,
     SUSPENDED_UPLOAD_SECONDS,
     UPLOAD_GRACE_SECONDS,
     heal_on_start,
     stale_uploads,
 )
-from bzrstore.storage import create_shared_repository, jailed_transport
+from bzrstore.repos.storage import create_shared_repository, jailed_transport
 
 HOUR = 3600
 

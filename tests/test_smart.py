@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bzrstore import smart, verb_limits
-from bzrstore.smart import SmartAppCache, make_smart_app
-from bzrstore.storage import create_shared_repository
-from bzrstore.verbs import decode_verb
+from bzrstore.repos.storage import create_shared_repository
+from bzrstore.smart import app as smart
+from bzrstore.smart import verb_limits
+from bzrstore.smart.app import SmartAppCache, make_smart_app
+from bzrstore.smart.verbs import decode_verb
 from smartwire import request_v1, request_v3
 
 

@@ -252,7 +252,7 @@ def test_bzrstore_serve_runs_gunicorn_with_the_packaged_config(store, tmp_path: 
     try:
         assert _post_status(served.url + "/bzr/alpha/.bzr/smart", request_v3(b"hello")) == 200
         log = (tmp_path / "serve.log").read_text()
-        assert "Using worker: bzrstore.workers.IdleLimitedThreads" in log
+        assert "Using worker: bzrstore.node.workers.IdleLimitedThreads" in log
     finally:
         served.stop()
     # Stopping reaps the workers through child_exit (metrics clean-up) without an error.

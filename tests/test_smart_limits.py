@@ -13,14 +13,14 @@ from conftest import basic
 from bzrstore import create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
-from bzrstore.smart import MAX_PROTOCOL_TWO_REQUEST_BYTES, make_smart_app
-from bzrstore.verb_limits import (
+from bzrstore.smart.app import MAX_PROTOCOL_TWO_REQUEST_BYTES, make_smart_app
+from bzrstore.smart.verb_limits import (
     MAX_BUFFERED_BODY_BYTES,
     MAX_READ_BYTES,
     MAX_READV_OFFSETS,
     REFUSED_VERBS,
 )
-from bzrstore.verbs import MAX_REQUEST_HEAD_BYTES
+from bzrstore.smart.verbs import MAX_REQUEST_HEAD_BYTES
 from servers import tree_snapshot
 from smartwire import request_v1, request_v2, request_v3, request_v3_stream
 

@@ -18,8 +18,8 @@ from breezy.controldir import ControlDir
 from conftest import POSTGRES_URL_ENV
 from postgres import postgres_schema
 
-from bzrstore.storage import Storage
-from bzrstore.transfer import MANIFEST_NAME, SUMS_NAME
+from bzrstore.node.transfer import MANIFEST_NAME, SUMS_NAME
+from bzrstore.repos.storage import Storage
 from servers import BIN, Brz, tree_snapshot
 
 CB = "hello"

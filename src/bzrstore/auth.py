@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import bcrypt
 
-from .errors import unauthorized
-from .login_limits import LoginLimits
+from bzrstore.errors import unauthorized
+from bzrstore.login_limits import LoginLimits
 
 # Cost of the hashes we write; pgcrypto's gen_salt('bf') writes cost 6.
 BCRYPT_ROUNDS = 12

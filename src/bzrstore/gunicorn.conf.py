@@ -27,7 +27,8 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # send PEP 3333's write() straight to the socket, so responses stream either way.
 worker_class = os.environ.get(
     "GUNICORN_WORKER_CLASS",
-    "bzrstore.workers.IdleLimitedThreads" if threads > 1 else "bzrstore.workers.IdleLimitedSync",
+    "bzrstore.node.workers.IdleLimitedThreads" if threads > 1
+    else "bzrstore.node.workers.IdleLimitedSync",
 )
 
 # A clone or push of a large repository is one long request. A sync worker tells
@@ -88,7 +89,7 @@ from prometheus_client import multiprocess  # noqa: E402
 
 def post_worker_init(worker):
     """Give each request the worker's heartbeat (see the timeout above)."""
-    from bzrstore.liveness import HeartbeatMiddleware
+    from bzrstore.node.liveness import HeartbeatMiddleware
 
     progress = getattr(worker, "progress", None)  # threaded workers: per-request progress
     if progress is not None:

@@ -16,12 +16,12 @@ from breezy.transport.http.wsgi import SmartWSGIApp
 from breezy.transport.readonly import ReadonlyTransportDecorator
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from .liveness import heartbeat_of
-from .request_body import request_body
-from .smart_response import ResponseWriter, StartResponse, error_answer
-from .storage import jailed_transport
-from .verb_limits import build_command_registry, protocol_one_or_two
-from .verbs import MAX_REQUEST_HEAD_BYTES, head_length
+from bzrstore.node.liveness import heartbeat_of
+from bzrstore.repos.storage import jailed_transport
+from bzrstore.smart.body import request_body
+from bzrstore.smart.response import ResponseWriter, StartResponse, error_answer
+from bzrstore.smart.verb_limits import build_command_registry, protocol_one_or_two
+from bzrstore.smart.verbs import MAX_REQUEST_HEAD_BYTES, head_length
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from breezy import errors, urlutils
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest, NotFound
 
-from .app import get_store
-from .auth import require_worker
-from .csrf import refuse_foreign_origin
-from .names import InvalidName, check_campaign, check_codebase
-from .storage import set_parent_location
+from bzrstore.auth import require_worker
+from bzrstore.repos.names import InvalidName, check_campaign, check_codebase
+from bzrstore.repos.storage import set_parent_location
+from bzrstore.web.csrf import refuse_foreign_origin
+from bzrstore.web.preamble import get_store
 
 remotes = Blueprint("remotes", __name__)
 

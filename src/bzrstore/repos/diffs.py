@@ -20,9 +20,9 @@ from typing import Any
 
 from breezy.diff import DiffTree
 
-from .bzr import UnknownRevision, check_path, release_caches
-from .memory import trim_heap
-from .textdiff import BoundedDiffText, DiffBudget, DiffCancelled, DiffTimedOut
+from bzrstore.memory import trim_heap
+from bzrstore.repos.revisions import UnknownRevision, check_path, release_caches
+from bzrstore.repos.textdiff import BoundedDiffText, DiffBudget, DiffCancelled, DiffTimedOut
 
 log = logging.getLogger(__name__)
 

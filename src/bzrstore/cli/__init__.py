@@ -8,15 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-from .auth import hash_password
-from .commands import CommandError, command, fail, open_registry
-from .config import ConfigError, Settings, describe_settings, load_settings
-from .names import InvalidName, check_codebase, check_worker, split_branch_path
-from .node_commands import add_cluster_commands, add_drop_local, add_transfer_commands
-from .registry import RegistryError
+from bzrstore.auth import hash_password
+from bzrstore.cli.common import CommandError, command, fail, open_registry
+from bzrstore.cli.nodes import add_cluster_commands, add_drop_local, add_transfer_commands
+from bzrstore.config import ConfigError, Settings, describe_settings, load_settings
+from bzrstore.registry import RegistryError
+from bzrstore.repos.names import InvalidName, check_codebase, check_worker, split_branch_path
 
 # Shipped inside the package so `bzrstore serve` works from any directory.
-GUNICORN_CONF = Path(__file__).parent / "gunicorn.conf.py"
+GUNICORN_CONF = Path(__file__).parent.parent / "gunicorn.conf.py"
 # The development server listens where gunicorn.conf.py does by default.
 DEV_BIND = "127.0.0.1:8000"
 
@@ -99,7 +99,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.dev or settings.dev_server:
         from werkzeug.serving import run_simple
 
-        from . import create_app
+        from bzrstore import create_app
 
         host, port = _split_bind(args.bind or DEV_BIND)
         run_simple(host, port, create_app(settings), threaded=True)
@@ -143,7 +143,7 @@ def _codebase_list(settings: Settings, args: argparse.Namespace) -> int:
     with open_registry(settings) as registry:
         names = registry.list_codebases()
     if args.local:
-        from .transfer import local_codebases
+        from bzrstore.node.transfer import local_codebases
 
         names = local_codebases(settings.repos_dir, names)
     for name in names:
@@ -220,7 +220,7 @@ def _worker_admin(settings: Settings, args: argparse.Namespace) -> int:
 
 def _break_lock(settings: Settings, args: argparse.Namespace) -> int:
     split_branch_path(args.target)
-    from .storage import break_lock
+    from bzrstore.repos.storage import break_lock
 
     for line in break_lock(settings, args.target):
         print(line)
@@ -229,7 +229,7 @@ def _break_lock(settings: Settings, args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
     codebases = [check_codebase(name) for name in args.codebases]
-    from .storage import check_repositories
+    from bzrstore.repos.storage import check_repositories
 
     if args.repair:
         return check_repositories(settings, codebases, repair=True)

@@ -8,10 +8,10 @@ import re
 from flask import Blueprint, Response, jsonify, send_file
 from werkzeug.exceptions import NotFound
 
-from .app import get_store
-from .names import InvalidName, split_branch_path
-from .openapi import build_document
-from .registry import RegistryUnavailable
+from bzrstore.registry import RegistryUnavailable
+from bzrstore.repos.names import InvalidName, split_branch_path
+from bzrstore.web.openapi import build_document
+from bzrstore.web.preamble import get_store
 
 views = Blueprint("views", __name__)
 

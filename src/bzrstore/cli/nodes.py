@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from .commands import CommandError, command, open_registry
-from .config import Settings
-from .names import check_codebase
+from bzrstore.cli.common import CommandError, command, open_registry
+from bzrstore.config import Settings
+from bzrstore.repos.names import check_codebase
 
 # How long export, import --replace and drop-local wait for a push to release the lock.
 LOCK_WAIT_SECONDS = 10.0
@@ -81,7 +81,7 @@ def add_drop_local(actions: argparse._SubParsersAction) -> None:
 @contextmanager
 def _transfer_errors() -> Iterator[None]:
     """Report a refused transfer as a command error (transfer loads Breezy, so lazily)."""
-    from .transfer import TransferError
+    from bzrstore.node.transfer import TransferError
 
     try:
         yield
@@ -91,8 +91,8 @@ def _transfer_errors() -> Iterator[None]:
 
 def _codebase_drop_local(settings: Settings, args: argparse.Namespace) -> int:
     name = check_codebase(args.name)
-    from .storage import Storage
-    from .transfer import drop_local
+    from bzrstore.node.transfer import drop_local
+    from bzrstore.repos.storage import Storage
 
     root = Storage(settings.repos_dir).codebase_dir(name)
     with _transfer_errors():
@@ -105,8 +105,8 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     with open_registry(settings) as registry:
         if not registry.codebase_exists(name):
             raise CommandError(f"no such codebase: {name}")
-    from .storage import Storage
-    from .transfer import describe, export_codebase
+    from bzrstore.node.transfer import describe, export_codebase
+    from bzrstore.repos.storage import Storage
 
     root = Storage(settings.repos_dir).codebase_dir(name)
     with _transfer_errors(), _archive_output(args.output) as out:
@@ -116,7 +116,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cluster_place(settings: Settings, args: argparse.Namespace) -> int:
-    from .ring import Ring
+    from bzrstore.node.ring import Ring
 
     ring = Ring(args.nodes)
     names = [check_codebase(name) for name in args.codebases]
@@ -129,8 +129,8 @@ def _cluster_place(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cluster_misplaced(settings: Settings, args: argparse.Namespace) -> int:
-    from .ring import Ring
-    from .transfer import local_codebases
+    from bzrstore.node.ring import Ring
+    from bzrstore.node.transfer import local_codebases
 
     if args.self_node not in args.nodes:
         raise CommandError(f"--self {args.self_node} is not one of the --node addresses")
@@ -164,7 +164,7 @@ def _archive_output(output: str) -> Iterator[BinaryIO]:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from .transfer import describe, import_codebase
+    from bzrstore.node.transfer import describe, import_codebase
 
     with (_transfer_errors(), open_registry(settings) as registry,
           _archive_input(args.archive) as source):

@@ -7,11 +7,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, stream_with_context, url_for
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
-from . import bzr, diffs
-from .app import get_store
-from .bzr import InvalidRevision, UnknownRevision
-from .errors import render_error
-from .names import InvalidName, check_codebase
+from bzrstore.errors import render_error
+from bzrstore.repos import diffs
+from bzrstore.repos import revisions as bzr
+from bzrstore.repos.names import InvalidName, check_codebase
+from bzrstore.repos.revisions import InvalidRevision, UnknownRevision
+from bzrstore.web.preamble import get_store
 
 api = Blueprint("api", __name__)
 

@@ -9,12 +9,12 @@ from breezy import errors
 from flask import Blueprint, Response, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest, Forbidden
 
-from .app import get_store
-from .auth import require_worker
-from .csrf import check_form_token, form_token, refuse_foreign_origin
-from .names import InvalidName
-from .params import int_arg, page_arg, text_arg
-from .storage import break_lock
+from bzrstore.auth import require_worker
+from bzrstore.repos.names import InvalidName
+from bzrstore.repos.storage import break_lock
+from bzrstore.web.csrf import check_form_token, form_token, refuse_foreign_origin
+from bzrstore.web.params import int_arg, page_arg, text_arg
+from bzrstore.web.preamble import get_store
 
 admin = Blueprint("admin", __name__)
 

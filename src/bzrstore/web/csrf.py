@@ -13,7 +13,7 @@ from flask import current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import Forbidden
 
-from .app import get_store
+from bzrstore.web.preamble import get_store
 
 # An admin page left open this long still submits; an older token is refused.
 FORM_TOKEN_MAX_AGE_SECONDS = 3600

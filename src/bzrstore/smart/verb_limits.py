@@ -16,7 +16,7 @@ from breezy.bzr.smart import protocol, request, vfs
 from breezy.bzr.smart import repository as smart_repository
 from breezy.registry import Registry
 
-from .diskfull import ROLLED_BACK_VERBS
+from bzrstore.smart.diskfull import ROLLED_BACK_VERBS
 
 MIB = 1024 * 1024
 # Not served: answered UnknownMethod, as by an older server, and brz carries on

@@ -8,7 +8,7 @@ from typing import Any
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length, get_input_stream
 
-from .verbs import MAX_REQUEST_HEAD_BYTES, decode_verb
+from bzrstore.smart.verbs import MAX_REQUEST_HEAD_BYTES, decode_verb
 
 # The first read for the head; later reads double, so finding a long head stays linear.
 FIRST_HEAD_READ_BYTES = 4096

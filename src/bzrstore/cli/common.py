@@ -7,9 +7,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from .config import Settings
-from .registry import Registry
-from .registry import open_registry as _open
+from bzrstore.config import Settings
+from bzrstore.registry import Registry
+from bzrstore.registry import open_registry as _open
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 

@@ -24,7 +24,7 @@ from importlib.metadata import version
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from .codebase_state import (
+from bzrstore.repos.codebase_state import (
     STATE_KEYS,
     TransferError,
     describe,
@@ -33,7 +33,7 @@ from .codebase_state import (
     state_digest,
     verify_copy,
 )
-from .names import InvalidName, check_codebase
+from bzrstore.repos.names import InvalidName, check_codebase
 
 ARCHIVE_VERSION = 1
 MANIFEST_NAME = "bzrstore-manifest.json"

@@ -15,8 +15,8 @@ from breezy import errors, urlutils
 from breezy.transport import NoSuchFile
 from breezy.transport.local import LocalTransport
 
-from .config import Settings
-from .names import split_branch_path
+from bzrstore.config import Settings
+from bzrstore.repos.names import split_branch_path
 
 SHARED_REPO_FORMAT = "2a"
 # C0, DEL and C1: Breezy itself never names a file with one.
@@ -161,7 +161,7 @@ def branch_transport(settings: Settings, target: str) -> JailedLocalTransport:
 
 def set_parent_location(settings: Settings, target: str, url: str) -> None:
     """Record ``url`` as the parent of the branch at ``<cb>/<branch>``."""
-    from .controldirs import open_branch
+    from bzrstore.repos.controldirs import open_branch
 
     branch = open_branch(branch_transport(settings, target))
     with branch.lock_write():
@@ -170,7 +170,7 @@ def set_parent_location(settings: Settings, target: str, url: str) -> None:
 
 def break_lock(settings: Settings, target: str) -> list[str]:
     """Break the locks of the branch (and its repository) at ``<cb>[/<branch>]``."""
-    from .controldirs import BranchReferenceRefused, branch_of, open_controldir
+    from bzrstore.repos.controldirs import BranchReferenceRefused, branch_of, open_controldir
 
     controldir = open_controldir(branch_transport(settings, target))
     broken: list[str] = []
@@ -198,8 +198,8 @@ def break_lock(settings: Settings, target: str) -> list[str]:
 
 def check_repositories(settings: Settings, codebases: list[str], repair: bool = False) -> int:
     """Verify repositories like ``brz check`` (healing first if asked); 0 when all are sound."""
-    from .controldirs import check_repository
-    from .repair import remove_stale_staging, repair_codebase
+    from bzrstore.repos.controldirs import check_repository
+    from bzrstore.repos.repair import remove_stale_staging, repair_codebase
 
     names = codebases or sorted(p.name for p in settings.repos_dir.iterdir() if p.is_dir()
                                 and not p.name.startswith("."))

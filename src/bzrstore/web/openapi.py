@@ -5,9 +5,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from .admin import MAX_PUSHES, RECENT_PUSHES
-from .listings import PAGE_SIZE
-from .params import MAX_PAGE
+from bzrstore.web.admin import MAX_PUSHES, RECENT_PUSHES
+from bzrstore.web.listings import PAGE_SIZE
+from bzrstore.web.params import MAX_PAGE
 
 TEXT = "text/plain"
 JSON = "application/json"

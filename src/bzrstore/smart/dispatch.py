@@ -19,17 +19,17 @@ from werkzeug.exceptions import (
     ServiceUnavailable,
 )
 
-from .auth import Authenticator, parse_basic_auth
-from .errors import render_error, unauthorized
-from .metrics import Metrics
-from .names import InvalidName, split_branch_path
-from .pushlog import PushContext, pushing
-from .registry import Registry, RegistryUnavailable
-from .request_body import RequestBody
-from .smart import SmartAppCache, StartResponse
-from .storage import Storage
-from .verb_limits import MAX_BUFFERED_BODY_BYTES, buffers_body
-from .verbs import is_read_only
+from bzrstore.auth import Authenticator, parse_basic_auth
+from bzrstore.errors import render_error, unauthorized
+from bzrstore.metrics import Metrics
+from bzrstore.registry import Registry, RegistryUnavailable
+from bzrstore.repos.names import InvalidName, split_branch_path
+from bzrstore.repos.storage import Storage
+from bzrstore.smart.app import SmartAppCache, StartResponse
+from bzrstore.smart.body import RequestBody
+from bzrstore.smart.pushlog import PushContext, pushing
+from bzrstore.smart.verb_limits import MAX_BUFFERED_BODY_BYTES, buffers_body
+from bzrstore.smart.verbs import is_read_only
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from breezy import urlutils
 from breezy.branch import Branch
 from breezy.revision import NULL_REVISION
 
-from .branches import BranchRecords, BranchTip, Push
-from .metrics import Metrics
-from .names import InvalidName, split_branch_path
+from bzrstore.metrics import Metrics
+from bzrstore.registry.branches import BranchRecords, BranchTip, Push
+from bzrstore.repos.names import InvalidName, split_branch_path
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 from werkzeug.exceptions import RequestTimeout
 
-from .config import load_settings
-from .liveness import STILL_SECONDS, ThreadProgress
+from bzrstore.config import load_settings
+from bzrstore.node.liveness import STILL_SECONDS, ThreadProgress
 
 
 class ClientStalled(RequestTimeout):

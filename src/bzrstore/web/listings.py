@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context
 from werkzeug.exceptions import BadRequest, NotAcceptable, NotFound
 
-from .app import get_store
-from .branches import iter_rows
-from .names import InvalidName, check_codebase
-from .params import page_arg, text_arg
+from bzrstore.registry.branches import iter_rows
+from bzrstore.repos.names import InvalidName, check_codebase
+from bzrstore.web.params import page_arg, text_arg
+from bzrstore.web.preamble import get_store
 
 listings = Blueprint("listings", __name__)
 

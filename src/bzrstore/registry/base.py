@@ -1,30 +1,14 @@
-"""Codebases and workers in SQLite or PostgreSQL: plain SQL behind one small interface."""
+"""The registry's interface and its SQL: codebases and workers (tips and keys mixed in)."""
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .branches import BRANCH_SCHEMA, BranchRecords
-from .config import Settings
-from .form_keys import FORM_KEY_SCHEMA, FormKeyRecords
-
-# SQLite: how long a writer waits for another process's write lock before giving up.
-SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
-# PostgreSQL: how long a request waits for a pooled connection before answering 503.
-POOL_TIMEOUT_SECONDS = 10.0
-POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
-# PostgreSQL, after a failure and until a checkout succeeds: while the database is away a
-# request answers 503 this soon instead of holding a sync worker for POOL_TIMEOUT_SECONDS.
-OUTAGE_CHECKOUT_TIMEOUT_SECONDS = 2.0
-# Any constant: serialises concurrent CREATE TABLE IF NOT EXISTS from many workers.
-SCHEMA_LOCK_ID = 0x627A7273
+from bzrstore.registry.branches import BRANCH_SCHEMA, BranchRecords
+from bzrstore.registry.form_keys import FORM_KEY_SCHEMA, FormKeyRecords
 
 # Janitor's tables have more columns; we only ever read and write these, so an
 # existing Janitor database works as it is. Our own tables are prefixed bzrstore_.
@@ -202,144 +186,3 @@ class Registry(BranchRecords, FormKeyRecords):
             run("INSERT INTO bzrstore_admin (worker) VALUES (?) ON CONFLICT DO NOTHING", (name,))
         else:
             run("DELETE FROM bzrstore_admin WHERE worker = ?", (name,))
-
-
-class SQLiteRegistry(Registry):
-    """The embedded registry: one SQLite file in WAL mode, a connection per thread."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._opened: list[tuple[int, sqlite3.Connection]] = []
-        self._lock = threading.Lock()
-
-    def _thread_connection(self) -> sqlite3.Connection:
-        # Keyed by pid: a connection inherited through fork must never be used
-        # (nor closed) by the child, so the child simply opens its own.
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
-                isolation_level=None, check_same_thread=False,
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            local.conn, local.pid = conn, os.getpid()
-            with self._lock:
-                self._opened.append((os.getpid(), conn))
-        return local.conn
-
-    @contextmanager
-    def _connection(self, write: bool) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = self._thread_connection()
-            # IMMEDIATE takes the write lock up front, so a read-then-write
-            # transaction never fails on a lock upgrade that busy_timeout can't wait out.
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise
-            conn.commit()
-        except (sqlite3.OperationalError, OSError) as exc:
-            raise RegistryUnavailable(f"SQLite registry: {exc}") from exc
-
-    def _table_exists(self, run: Run, table: str) -> bool:
-        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-        return bool(run(query, (table,)).fetchall())
-
-    def close(self) -> None:
-        """Close the connections this process opened."""
-        with self._lock:
-            mine = [conn for pid, conn in self._opened if pid == os.getpid()]
-            self._opened = [item for item in self._opened if item[0] != os.getpid()]
-        for conn in mine:
-            conn.close()
-        self._local = threading.local()
-
-
-class PostgresRegistry(Registry):
-    """The shared registry: PostgreSQL through a psycopg pool opened lazily per process.
-
-    A pool that fails is dropped and the next request opens a new one. psycopg_pool
-    retries a lost connection with an exponential back-off (1, 2, 4 … s, for up to
-    5 minutes), so after a long outage a kept pool would sleep far past the database's
-    return; a new pool connects at once, so a worker heals on its first request after.
-    """
-
-    placeholder = "%s"
-    byte_order = 'COLLATE "C"'
-
-    def __init__(self, url: str, pool_size: int,
-                 timeout_seconds: float = POOL_TIMEOUT_SECONDS) -> None:
-        self.url = url
-        self.pool_size = pool_size
-        self.timeout_seconds = timeout_seconds
-        self._pool: Any = None
-        self._pid: int | None = None
-        self._failing = False
-        self._lock = threading.Lock()
-
-    def _current_pool(self) -> Any:
-        from psycopg_pool import ConnectionPool
-
-        with self._lock:
-            # A pool inherited through fork has no worker threads and shares sockets
-            # with the parent: leave it untouched and open a fresh one here.
-            if self._pool is None or self._pid != os.getpid():
-                self._pool = ConnectionPool(
-                    self.url, min_size=1, max_size=self.pool_size, open=False,
-                    timeout=self.timeout_seconds,
-                    kwargs={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
-                    # After a database restart, pooled connections are dead: test on checkout.
-                    check=ConnectionPool.check_connection,
-                )
-                self._pool.open(wait=False)
-                self._pid = os.getpid()
-            return self._pool
-
-    @contextmanager
-    def _connection(self, write: bool) -> Iterator[Any]:
-        import psycopg
-
-        pool = self._current_pool()
-        timeout = OUTAGE_CHECKOUT_TIMEOUT_SECONDS if self._failing else self.timeout_seconds
-        try:
-            with pool.connection(timeout=timeout) as conn:
-                yield conn
-        except psycopg.OperationalError as exc:  # PoolTimeout is one too
-            self._discard(pool)
-            raise RegistryUnavailable(f"PostgreSQL registry: {exc}") from exc
-        self._failing = False
-
-    def _discard(self, pool: Any) -> None:
-        """Drop ``pool`` after a failure, so the next request connects afresh."""
-        with self._lock:
-            if self._pool is not pool:
-                return  # another thread already replaced it
-            self._pool, self._failing = None, True
-        # Closed aside: one of its threads may sit in a connect attempt to a dead host
-        # (up to POSTGRES_CONNECT_TIMEOUT_SECONDS), and the request should not wait for it.
-        threading.Thread(target=pool.close, name="bzrstore-pool-close", daemon=True).start()
-
-    def _table_exists(self, run: Run, table: str) -> bool:
-        return bool(run("SELECT to_regclass(?) IS NOT NULL", (table,)).fetchone()[0])
-
-    def _lock_schema(self, run: Run) -> None:
-        run("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_ID,))
-
-    def close(self) -> None:
-        """Close this process's pool."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-            if pool is not None and self._pid == os.getpid():
-                pool.close()
-
-
-def open_registry(settings: Settings) -> Registry:
-    """The registry the settings name: PostgreSQL for a URL, else SQLite under data."""
-    if settings.database_url:
-        return PostgresRegistry(settings.database_url, settings.db_pool_size)
-    return SQLiteRegistry(settings.sqlite_path)

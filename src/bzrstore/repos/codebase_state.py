@@ -13,8 +13,8 @@ from typing import Any
 from breezy import errors, lockdir
 from breezy.revision import NULL_REVISION
 
-from .controldirs import find_branches, open_controldir
-from .storage import jailed_transport
+from bzrstore.repos.controldirs import find_branches, open_controldir
+from bzrstore.repos.storage import jailed_transport
 
 STATE_KEYS = ("codebase", "format", "branches", "revisions", "ghosts")
 

@@ -1,0 +1,1 @@
+"""One node of the service: its gunicorn workers, moving codebases between nodes, the ring."""

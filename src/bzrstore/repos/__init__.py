@@ -1,0 +1,1 @@
+"""Repositories on disk: names, the jail, creating them, and the Breezy operations on them."""
