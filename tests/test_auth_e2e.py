@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import basic, run_cli
 
+from helpers import basic, run_cli
 from servers import Gunicorn
 
 WORKERS = 4

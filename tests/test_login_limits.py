@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import basic
 from test_auth import ROUNDS, FakeRegistry
 from webtest import TestApp
 
@@ -13,6 +12,7 @@ from bzrstore import create_app
 from bzrstore.auth import Authenticator, hash_password
 from bzrstore.config import load_settings
 from bzrstore.login_limits import LoginLimited, LoginLimits
+from helpers import basic
 from smartwire import request_v3
 
 MAX_FAILURES = 3

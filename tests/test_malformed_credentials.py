@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import basic
 from test_auth import MALFORMED_AUTHORIZATION
 from webtest import TestApp
 
 from bzrstore import create_app
 from bzrstore.config import load_settings
 from bzrstore.errors import CHALLENGE
+from helpers import basic
 from smartwire import request_v3
 
 REVISION = "null:"

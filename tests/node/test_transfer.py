@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
-from conftest import POSTGRES_URL_ENV
-from postgres import postgres_schema
 
 from bzrstore.node.transfer import MANIFEST_NAME, SUMS_NAME
 from bzrstore.repos.storage import Storage
+from helpers import POSTGRES_URL_ENV
+from postgres import postgres_schema
 from servers import BIN, Brz, tree_snapshot
 
 CB = "hello"

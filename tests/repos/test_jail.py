@@ -10,7 +10,6 @@ import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
 from breezy.errors import NotBranchError
-from conftest import basic
 from webtest import TestApp
 
 from bzrstore import cli, create_app
@@ -25,6 +24,7 @@ from bzrstore.repos.storage import (
     jailed_transport,
     set_parent_location,
 )
+from helpers import basic
 from servers import serving, tree_snapshot
 from smartwire import request_v3
 

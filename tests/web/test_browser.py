@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import WORKER, StoreServer, run_cli
 from playwright.sync_api import (
     BrowserContext,
     ConsoleMessage,
@@ -20,6 +19,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from helpers import WORKER, StoreServer, run_cli
 from servers import Brz
 
 # The pages are the same whatever the registry backend: run on the embedded one only; and

@@ -11,8 +11,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from postgres import url_through
-from tcpproxy import TcpProxy
 
 from bzrstore.auth import Authenticator, hash_password
 from bzrstore.config import Settings, load_settings
@@ -26,6 +24,8 @@ from bzrstore.registry import (
     WorkerInfo,
     open_registry,
 )
+from postgres import url_through
+from tcpproxy import TcpProxy
 
 HASH = "$2b$04$abcdefghijklmnopqrstuu" + "." * 31
 

@@ -22,11 +22,11 @@ import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
 from breezy.revision import NULL_REVISION
-from conftest import POSTGRES_URL_ENV, WORKER, as_worker, run_cli
-from nginx import CLUSTER_SITE, NGINX, Nginx, free_port, tls_context, trusting_brz
-from postgres import postgres_schema
 
 from bzrstore.node.ring import Ring
+from helpers import POSTGRES_URL_ENV, WORKER, as_worker, run_cli
+from nginx import CLUSTER_SITE, NGINX, Nginx, free_port, tls_context, trusting_brz
+from postgres import postgres_schema
 from servers import BIN, ROOT, Brz, Gunicorn
 
 CODEBASES = tuple(f"cb{n:02d}" for n in range(20))

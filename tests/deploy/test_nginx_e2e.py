@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import WORKER, as_worker, run_cli
+
+from bzrstore.node.ring import Ring
+from helpers import WORKER, as_worker, run_cli
 from nginx import (
     CLUSTER_SITE,
     MB,
@@ -31,8 +33,6 @@ from nginx import (
     tls_context,
     trusting_brz,
 )
-
-from bzrstore.node.ring import Ring
 from servers import Brz, Gunicorn
 
 LARGE_REPOSITORY_BYTES = 200 * MB

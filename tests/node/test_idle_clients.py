@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import WORKER, run_cli
 
+from helpers import WORKER, run_cli
 from servers import Gunicorn, read_to_end
 from smartwire import request_v3
 

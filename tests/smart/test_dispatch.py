@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import basic
 from webtest import TestApp
 
 from bzrstore import create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
+from helpers import basic
 from servers import tree_snapshot
 from smartwire import request_v1, request_v3
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
-from conftest import StoreServer
 from webtest import TestApp
 
 from bzrstore import create_app
 from bzrstore.config import load_settings
 from bzrstore.repos.storage import Storage
+from helpers import StoreServer
 from servers import Brz, serving
 from smartwire import request_v3
 

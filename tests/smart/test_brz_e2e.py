@@ -11,8 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from conftest import WORKER, run_cli
-
+from helpers import WORKER, run_cli
 from servers import BIN, Brz, Gunicorn, tree_snapshot
 from smartwire import request_v1, request_v3
 

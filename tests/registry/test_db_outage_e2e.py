@@ -12,12 +12,12 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pytest
-from conftest import POSTGRES_URL_ENV, WORKER, as_worker, run_cli
-from postgres import postgres_schema, url_through
-from tcpproxy import TcpProxy
 
+from helpers import POSTGRES_URL_ENV, WORKER, as_worker, run_cli
+from postgres import postgres_schema, url_through
 from servers import BIN, ROOT, Brz, Gunicorn
 from smartwire import request_v3
+from tcpproxy import TcpProxy
 
 WORKERS = 3
 # The database stays away this long while every worker keeps asking: longer than

@@ -9,7 +9,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import basic
 from openapi_spec_validator import validate
 from webtest import TestApp
 
@@ -18,6 +17,7 @@ from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
 from bzrstore.registry.branches import BranchTip, Push
 from bzrstore.repos.storage import create_shared_repository
+from helpers import basic
 from servers import Brz
 
 ADMIN = basic("boss", "secret")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 from breezy.branch import Branch
-from conftest import basic
 from webtest import TestApp
 
 from bzrstore import create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
 from bzrstore.repos.storage import create_shared_repository
+from helpers import basic
 
 URL = "https://salsa.debian.org/debian/alpha.git"
 

@@ -6,7 +6,6 @@ import re
 from types import SimpleNamespace
 
 import pytest
-from conftest import basic
 from hypothesis import given
 from hypothesis import strategies as st
 from webtest import TestApp
@@ -17,6 +16,7 @@ from bzrstore.config import load_settings
 from bzrstore.registry.branches import BranchTip, Push
 from bzrstore.repos.names import InvalidName, check_campaign, check_segment, split_branch_path
 from bzrstore.smart.pushlog import PushContext, pushing, record_tip_change
+from helpers import basic
 from servers import tree_snapshot
 from smartwire import request_v3
 

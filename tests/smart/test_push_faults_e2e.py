@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import WORKER, as_worker, run_cli
 
 from bzrstore.repos.repair import UPLOAD_GRACE_SECONDS
+from helpers import WORKER, as_worker, run_cli
 from servers import Brz, Gunicorn, start_brz
 
 # The repositories' disk in the disk-full test: room for a small branch, not for the big one.

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from bzrstore.node.liveness import ThreadProgress
+from helpers import run_cli
 from servers import Gunicorn
 from smartwire import request_v3
 

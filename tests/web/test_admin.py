@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from breezy.branch import Branch
-from conftest import basic
 from webtest import TestApp
 
 from bzrstore import create_app
@@ -16,6 +15,7 @@ from bzrstore.config import load_settings
 from bzrstore.registry.branches import BranchTip, Push
 from bzrstore.repos.storage import create_shared_repository
 from bzrstore.web import csrf
+from helpers import basic
 
 ADMIN = basic("boss", "secret")
 

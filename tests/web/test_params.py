@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import basic
 from webtest import TestApp
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
@@ -12,6 +11,7 @@ from bzrstore import create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import Settings
 from bzrstore.web.params import MAX_PAGE, int_arg, text_arg
+from helpers import basic
 
 ADMIN = basic("boss", "secret")
 # Values that once reached int(), or the database, unchecked.

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from breezy.branch import Branch
-from conftest import run_cli
 
 from bzrstore.repos import repair
 from bzrstore.repos.repair import (
@@ -21,6 +20,7 @@ from bzrstore.repos.repair import (
     stale_uploads,
 )
 from bzrstore.repos.storage import create_shared_repository, jailed_transport
+from helpers import run_cli
 
 HOUR = 3600
 

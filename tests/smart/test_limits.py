@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from breezy.bzr.bzrdir import BzrDir
-from conftest import basic
 
 from bzrstore import create_app
 from bzrstore.auth import hash_password
@@ -21,6 +20,7 @@ from bzrstore.smart.verb_limits import (
     REFUSED_VERBS,
 )
 from bzrstore.smart.verbs import MAX_REQUEST_HEAD_BYTES
+from helpers import basic
 from servers import tree_snapshot
 from smartwire import request_v1, request_v2, request_v3, request_v3_stream
 
