@@ -12,7 +12,8 @@ from bzrstore import auth, cli
 from bzrstore.auth import Authenticator
 from bzrstore.config import CONFIG_FILE_ENV, OPTIONS, Settings
 from bzrstore.registry import open_registry
-from bzrstore.repos import storage
+from bzrstore.repos import branches, check
+from bzrstore.repos.check import Finding
 
 
 @pytest.fixture(autouse=True)
@@ -232,12 +233,12 @@ def test_serve_dev_runs_werkzeug(monkeypatch, tmp_path: Path):
 def test_break_lock_validates_then_prints_lines(monkeypatch, tmp_path: Path, capsys):
     targets: list[str] = []
 
-    def fake_break_lock(settings: Settings, target: str) -> list[str]:
+    def fake_break_lock(repos_dir: Path, target: str) -> list[str]:
         targets.append(target)
         return ["broke lock on branch", "broke lock on repository"]
 
     monkeypatch.setenv("BZRSTORE_DATA", str(tmp_path))
-    monkeypatch.setattr(storage, "break_lock", fake_break_lock)
+    monkeypatch.setattr(branches, "break_lock", fake_break_lock)
     assert run(capsys, "break-lock", "hello/main/upstream") == (
         0, "broke lock on branch\nbroke lock on repository\n", "")
     status, _, err = run(capsys, "break-lock", "hello/../other")
@@ -246,21 +247,27 @@ def test_break_lock_validates_then_prints_lines(monkeypatch, tmp_path: Path, cap
 
 
 def test_break_lock_failure_is_one_line(monkeypatch, tmp_path: Path, capsys):
-    def failing(settings: Settings, target: str) -> list[str]:
+    def failing(repos_dir: Path, target: str) -> list[str]:
         raise RuntimeError("no branch there")
 
     monkeypatch.setenv("BZRSTORE_DATA", str(tmp_path))
-    monkeypatch.setattr(storage, "break_lock", failing)
+    monkeypatch.setattr(branches, "break_lock", failing)
     assert run(capsys, "break-lock", "hello") == (
         1, "", "bzrstore: error: RuntimeError: no branch there\n")
 
 
-def test_check_passes_codebases_and_returns_status(monkeypatch, tmp_path: Path, capsys):
+def test_check_passes_codebases_prints_findings_and_returns_status(monkeypatch, tmp_path: Path,
+                                                                    capsys):
     seen: list[list[str]] = []
+
+    def fake_check(repos_dir: Path, codebases: list[str], repair: bool = False):
+        seen.append(codebases)
+        yield Finding("hello", "ok")
+        yield Finding("zsh", "bad pack", failed=True)
+
     monkeypatch.setenv("BZRSTORE_DATA", str(tmp_path))
-    monkeypatch.setattr(storage, "check_repositories",
-                        lambda settings, codebases: seen.append(codebases) or 3)
-    assert run(capsys, "check", "hello", "zsh")[0] == 3
-    assert run(capsys, "check")[0] == 3
+    monkeypatch.setattr(check, "check_codebases", fake_check)
+    assert run(capsys, "check", "hello", "zsh") == (1, "hello: ok\nzsh: bad pack\n", "")
+    assert run(capsys, "check")[0] == 1
     assert run(capsys, "check", "Bad")[0] == 1
     assert seen == [["hello", "zsh"], []]

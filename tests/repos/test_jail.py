@@ -16,14 +16,10 @@ from bzrstore import cli, create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
 from bzrstore.node.transfer import export_codebase
+from bzrstore.repos.branches import break_lock, set_parent_location
+from bzrstore.repos.check import check_codebases
 from bzrstore.repos.controldirs import find_branches
-from bzrstore.repos.storage import (
-    Storage,
-    break_lock,
-    check_repositories,
-    jailed_transport,
-    set_parent_location,
-)
+from bzrstore.repos.storage import Storage, jailed_transport
 from helpers import basic
 from servers import serving, tree_snapshot
 from smartwire import request_v3
@@ -123,7 +119,7 @@ def test_remotes_refuse_a_reference_to_a_local_branch(web, settings, outside):
     web.post("/alpha/remotes/ref", {"url": "https://example.org/x"},
              headers=basic("worker", "secret"), status=404)
     with pytest.raises(NotBranchError):
-        set_parent_location(settings, "alpha/ref", "https://example.org/x")
+        set_parent_location(settings.repos_dir, "alpha/ref", "https://example.org/x")
     assert tree_snapshot(outside) == before
 
 
@@ -138,8 +134,8 @@ def test_remotes_make_no_request_for_a_reference_put_by_a_worker(web, settings, 
 def test_a_stacked_on_url_is_never_opened(web, settings, recorder):
     conf = settings.repos_dir / "alpha" / "camp" / "main" / ".bzr" / "branch" / "branch.conf"
     conf.write_text(f"stacked_on_location = {recorder.url}\n")
-    set_parent_location(settings, "alpha/camp/main", "https://example.org/x")
-    break_lock(settings, "alpha/camp/main")
+    set_parent_location(settings.repos_dir, "alpha/camp/main", "https://example.org/x")
+    break_lock(settings.repos_dir, "alpha/camp/main")
     assert recorder.hits == []
 
 
@@ -148,7 +144,7 @@ def test_break_lock_does_not_follow_a_reference(settings, outside, recorder):
     plant_reference(settings.repos_dir / "alpha" / "camp" / "web", recorder.url)
     for target in ("alpha/camp/ref", "alpha/camp/web"):
         with pytest.raises(NotBranchError):
-            break_lock(settings, target)
+            break_lock(settings.repos_dir, target)
     assert is_locked(outside)
     assert recorder.hits == []
 
@@ -173,7 +169,7 @@ def test_export_skips_references(planted, outside, recorder, tmp_path):
 
 def test_check_skips_references(planted, settings, outside, recorder):
     before = tree_snapshot(outside)
-    assert check_repositories(settings, ["alpha"]) == 0
+    assert not any(f.failed for f in check_codebases(settings.repos_dir, ["alpha"]))
     assert recorder.hits == []
     assert tree_snapshot(outside) == before
 

@@ -220,17 +220,19 @@ def _worker_admin(settings: Settings, args: argparse.Namespace) -> int:
 
 def _break_lock(settings: Settings, args: argparse.Namespace) -> int:
     split_branch_path(args.target)
-    from bzrstore.repos.storage import break_lock
+    from bzrstore.repos.branches import break_lock
 
-    for line in break_lock(settings, args.target):
+    for line in break_lock(settings.repos_dir, args.target):
         print(line)
     return 0
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
     codebases = [check_codebase(name) for name in args.codebases]
-    from bzrstore.repos.storage import check_repositories
+    from bzrstore.repos.check import check_codebases
 
-    if args.repair:
-        return check_repositories(settings, codebases, repair=True)
-    return check_repositories(settings, codebases)
+    failed = False
+    for finding in check_codebases(settings.repos_dir, codebases, repair=args.repair):
+        print(finding.text if finding.codebase is None else f"{finding.codebase}: {finding.text}")
+        failed = failed or finding.failed
+    return 1 if failed else 0

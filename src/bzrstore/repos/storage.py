@@ -11,12 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import breezy.bzr  # noqa: F401 - registers the Bazaar formats with ControlDir
-from breezy import errors, urlutils
+from breezy import urlutils
 from breezy.transport import NoSuchFile
 from breezy.transport.local import LocalTransport
-
-from bzrstore.config import Settings
-from bzrstore.repos.names import split_branch_path
 
 SHARED_REPO_FORMAT = "2a"
 # C0, DEL and C1: Breezy itself never names a file with one.
@@ -147,75 +144,3 @@ def create_shared_repository(path: Path) -> None:
     controldir = controldir_format.initialize_on_transport(jailed_transport(path))
     repository = controldir.create_repository(shared=True)
     repository.set_make_working_trees(False)
-
-
-def branch_transport(settings: Settings, target: str) -> JailedLocalTransport:
-    """A transport at ``<cb>[/<branch>]``, jailed to the codebase, every name checked."""
-    codebase, segments = split_branch_path(target.strip("/"))
-    root = Storage(settings.repos_dir).codebase_dir(codebase)
-    if not root.is_dir():
-        raise errors.NotBranchError(target)
-    relpath = "/".join(urlutils.escape(segment) for segment in segments)
-    return jailed_transport(root).clone(relpath) if relpath else jailed_transport(root)
-
-
-def set_parent_location(settings: Settings, target: str, url: str) -> None:
-    """Record ``url`` as the parent of the branch at ``<cb>/<branch>``."""
-    from bzrstore.repos.controldirs import open_branch
-
-    branch = open_branch(branch_transport(settings, target))
-    with branch.lock_write():
-        branch.set_parent(url)
-
-
-def break_lock(settings: Settings, target: str) -> list[str]:
-    """Break the locks of the branch (and its repository) at ``<cb>[/<branch>]``."""
-    from bzrstore.repos.controldirs import BranchReferenceRefused, branch_of, open_controldir
-
-    controldir = open_controldir(branch_transport(settings, target))
-    broken: list[str] = []
-    try:
-        branch = branch_of(controldir)
-    except BranchReferenceRefused:
-        raise
-    except errors.NotBranchError:
-        branch = None
-    if branch is not None:
-        if branch.get_physical_lock_status():
-            branch.control_files._lock.force_break(branch.control_files._lock.peek())
-            broken.append(f"broke branch lock on {target}")
-        repository = branch.repository
-    else:
-        repository = controldir.open_repository()
-    if repository.get_physical_lock_status():
-        lock = repository.control_files._lock
-        lock.force_break(lock.peek())
-        broken.append(f"broke repository lock of {target.split('/')[0]}")
-    if not broken:
-        broken.append(f"{target} was not locked")
-    return broken
-
-
-def check_repositories(settings: Settings, codebases: list[str], repair: bool = False) -> int:
-    """Verify repositories like ``brz check`` (healing first if asked); 0 when all are sound."""
-    from bzrstore.repos.controldirs import check_repository
-    from bzrstore.repos.repair import remove_stale_staging, repair_codebase
-
-    names = codebases or sorted(p.name for p in settings.repos_dir.iterdir() if p.is_dir()
-                                and not p.name.startswith("."))
-    if repair:
-        for staging in remove_stale_staging(settings.repos_dir):
-            print(f"removed staging directory {staging}")
-    failed = 0
-    for name in names:
-        try:
-            transport = branch_transport(settings, name)
-            for line in repair_codebase(settings.repos_dir / name, transport) if repair else ():
-                print(f"{name}: {line}")
-            check_repository(transport)
-        except (errors.BzrError, OSError) as exc:
-            print(f"{name}: {exc}")
-            failed += 1
-        else:
-            print(f"{name}: ok")
-    return 1 if failed else 0

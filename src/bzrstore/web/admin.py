@@ -10,8 +10,8 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest, Forbidden
 
 from bzrstore.auth import require_worker
+from bzrstore.repos.branches import break_lock
 from bzrstore.repos.names import InvalidName
-from bzrstore.repos.storage import break_lock
 from bzrstore.web.csrf import check_form_token, form_token, refuse_foreign_origin
 from bzrstore.web.params import int_arg, page_arg, text_arg
 from bzrstore.web.preamble import get_store
@@ -65,7 +65,7 @@ def break_lock_action() -> Response:
     check_form_token(BREAK_LOCK_FORM, _require_admin())
     target = request.form.get("target", "")
     try:
-        lines = break_lock(get_store().settings, target)
+        lines = break_lock(get_store().settings.repos_dir, target)
     except InvalidName as exc:
         raise BadRequest(str(exc)) from exc
     except errors.NotBranchError as exc:

@@ -9,8 +9,8 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest, NotFound
 
 from bzrstore.auth import require_worker
+from bzrstore.repos.branches import set_parent_location
 from bzrstore.repos.names import InvalidName, check_campaign, check_codebase
-from bzrstore.repos.storage import set_parent_location
 from bzrstore.web.csrf import refuse_foreign_origin
 from bzrstore.web.preamble import get_store
 
@@ -53,7 +53,7 @@ def set_remote(codebase: str, remote: str) -> Response:
     if not store.registry.codebase_exists(codebase):
         raise NotFound(f"no such codebase: {codebase}")
     try:
-        set_parent_location(store.settings, f"{codebase}/{remote}", url)
+        set_parent_location(store.settings.repos_dir, f"{codebase}/{remote}", url)
     except errors.NotBranchError as exc:
         raise NotFound(f"no such branch: {codebase}/{remote}") from exc
     except urlutils.InvalidURL as exc:  # Breezy's URLs are ASCII: an IDN host, say
