@@ -1,4 +1,8 @@
-"""Shared fixtures."""
+"""Shared fixtures, and the ``e2e`` marker put on every test that starts a real process.
+
+The fast tier (``pytest -m "not e2e"``) drives the app in-process (WebTest, plain WSGI
+calls); the ``e2e`` tier runs real servers and clients: gunicorn, nginx, brz, chromium.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,85 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import pytest
+from flask import Flask
+from webtest import TestApp
 
-from bzrstore import auth
+from bzrstore import auth, create_app
 from bzrstore.config import Settings, load_settings
 from bzrstore.registry import Registry, open_registry
-from helpers import E2E_CODEBASES, POSTGRES_URL_ENV, WORKER, StoreServer, run_cli
+from helpers import (
+    E2E_CODEBASES,
+    POSTGRES_URL_ENV,
+    WORKER,
+    StoreServer,
+    run_cli,
+    seed,
+    starts_processes,
+    store_of,
+)
 from postgres import postgres_schema
 from servers import Brz, Gunicorn
+
+# --- the e2e tier ----------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``e2e`` the tests of ``*_e2e.py`` and those using a process-starting fixture."""
+    e2e = pytest.mark.e2e
+    for item in items:
+        if item.path.stem.endswith("_e2e") or _uses_processes(item):
+            item.add_marker(e2e)
+
+
+def _uses_processes(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(getattr(definition.func, "starts_processes", False)
+               for name in info.names_closure
+               for definition in info.name2fixturedefs.get(name, ()))
+
+
+# --- the app in-process: fast, no server ----------------------------------------------
+
+@pytest.fixture
+def app_overrides() -> dict[str, Any]:
+    """Settings overrides for ``app``; a module redefines this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path, app_overrides: dict[str, Any]) -> Settings:
+    """The settings ``app`` is built from: SQLite under ``tmp_path``, plus ``app_overrides``.
+
+    A module redefines this fixture for other sources (the ``settings`` of each backend,
+    an environment to parse).
+    """
+    return load_settings(environ={}, data=tmp_path / "data", **app_overrides)
+
+
+@pytest.fixture
+def app(app_settings: Settings) -> Iterator[Flask]:
+    """bzrstore's whole WSGI onion (``create_app``), its registry empty."""
+    app = create_app(app_settings)
+    yield app
+    store_of(app).registry.close()
+
+
+@pytest.fixture
+def seeded(app: Flask) -> Flask:
+    """``app`` with codebases alpha and beta, worker ``worker`` and admin ``boss``."""
+    return seed(app)
+
+
+@pytest.fixture
+def web(app: Flask) -> TestApp:
+    """A WebTest client of ``app`` (request ``seeded`` too for its data)."""
+    return TestApp(app)
 
 # --- registry: settings and an open registry on each backend -------------------------
 
@@ -62,6 +135,7 @@ def registry(settings: Settings) -> Iterator[Registry]:
 # --- end to end: bzrstore under a real gunicorn, and the real brz client -------------
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@starts_processes
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[StoreServer]:
     """bzrstore under gunicorn (the project's gunicorn.conf.py) on each registry backend."""
@@ -83,6 +157,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture
+@starts_processes
 def brz(tmp_path: Path) -> Brz:
     """The brz command line with a fresh home directory."""
     return Brz(tmp_path / "home")

@@ -1,17 +1,64 @@
-"""Test helpers that are not fixtures: credentials, URLs, the CLI, the e2e server's handle."""
+"""Test helpers that are not fixtures: apps and their data, credentials, URLs, the CLI."""
 
 from __future__ import annotations
 
 import base64
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from bzrstore import create_app
+from bzrstore.auth import hash_password
+from bzrstore.config import load_settings
 from servers import BIN, Gunicorn
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from bzrstore.store import Store
 
 POSTGRES_URL_ENV = "BZRSTORE_TEST_POSTGRES_URL"
 
 WORKER = ("worker", "secret")
+ADMIN = ("boss", "secret")
+SEEDED_CODEBASES = ("alpha", "beta")
+# bcrypt's cheapest cost: the tests check who may log in, not how slowly.
+TEST_BCRYPT_ROUNDS = 4
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def make_app(data: Path, **overrides: Any) -> Flask:
+    """``create_app`` on the SQLite registry under ``data``, ignoring the environment."""
+    return create_app(load_settings(environ={}, data=data, **overrides))
+
+
+def store_of(app: Flask) -> Store:
+    """The Store behind ``app`` (what ``current_app`` reaches in a request)."""
+    return app.extensions["bzrstore"]
+
+
+def seed(app: Flask) -> Flask:
+    """Register codebases alpha and beta, worker ``worker`` and admin ``boss`` (``secret``)."""
+    registry = store_of(app).registry
+    for name in SEEDED_CODEBASES:
+        registry.add_codebase(name)
+    registry.add_worker(WORKER[0], hash_password(WORKER[1], rounds=TEST_BCRYPT_ROUNDS))
+    registry.add_worker(ADMIN[0], hash_password(ADMIN[1], rounds=TEST_BCRYPT_ROUNDS),
+                        admin=True)
+    return app
+
+
+def starts_processes(fixture: F) -> F:
+    """Mark a fixture function as starting a real server or process (its tests are ``e2e``).
+
+    Put it under ``@pytest.fixture``; ``conftest.py`` marks every test that uses the
+    fixture, directly or through another, with ``e2e``.
+    """
+    fixture.starts_processes = True  # type: ignore[attr-defined]
+    return fixture
 
 
 def basic(user: str, password: str) -> dict[str, str]:

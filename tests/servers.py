@@ -22,11 +22,21 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 LISTENING = re.compile(rb"Listening at: http://127\.0\.0\.1:(\d+)")
 START_TIMEOUT_SECONDS = 30
+# The project's gunicorn.conf.py with a short Breezy lock wait (see that file).
+TEST_GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn.conf.py"
+LOCK_WAIT_ENV = "BZRSTORE_TEST_LOCK_WAIT_SECONDS"
+# Long enough for a lock another request is about to release, far below Breezy's 30 s.
+LOCK_WAIT_SECONDS = 2.0
 
 
 @dataclass
 class Gunicorn:
-    """A gunicorn serving bzrstore on a free loopback port (``gunicorn.conf.py`` by default)."""
+    """A gunicorn serving bzrstore on a free loopback port.
+
+    By default with ``tests/gunicorn.conf.py``: the project's settings, and a lock held by
+    someone else is waited for ``LOCK_WAIT_SECONDS`` (``env`` may set ``LOCK_WAIT_ENV``),
+    not Breezy's 30 s.
+    """
 
     env: dict[str, str]
     log_path: Path
@@ -44,12 +54,12 @@ class Gunicorn:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         command = self.command or [
-            str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
+            str(BIN / "gunicorn"), "-c", str(TEST_GUNICORN_CONF),
             "--bind", "127.0.0.1:0", "--workers", str(self.workers)]
         self.proc = subprocess.Popen(
             command,
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=ROOT, env={LOCK_WAIT_ENV: str(LOCK_WAIT_SECONDS), **self.env}, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

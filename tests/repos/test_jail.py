@@ -10,17 +10,16 @@ import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
 from breezy.errors import NotBranchError
+from flask import Flask
 from webtest import TestApp
 
-from bzrstore import cli, create_app
-from bzrstore.auth import hash_password
-from bzrstore.config import load_settings
+from bzrstore import cli
 from bzrstore.node.transfer import export_codebase
 from bzrstore.repos.branches import break_lock, set_parent_location
 from bzrstore.repos.check import check_codebases
 from bzrstore.repos.controldirs import find_branches
 from bzrstore.repos.storage import Storage, jailed_transport
-from helpers import basic
+from helpers import basic, store_of
 from servers import serving, tree_snapshot
 from smartwire import request_v3
 
@@ -62,21 +61,17 @@ def recorder() -> Iterator[HitRecorder]:
 
 
 @pytest.fixture
-def web(tmp_path: Path) -> TestApp:
-    """The app, codebase ``alpha`` with a real branch ``alpha/camp/main``, a worker."""
-    app = create_app(load_settings(environ={}, data=tmp_path / "data"))
-    store = app.extensions["bzrstore"]
-    store.registry.add_codebase("alpha")
-    store.registry.add_worker("worker", hash_password("secret", rounds=4))
-    root = Storage(store.settings.repos_dir).ensure_repository("alpha")
+def web(seeded: Flask) -> TestApp:
+    """The seeded app, codebase ``alpha`` with a real branch ``alpha/camp/main``."""
+    root = Storage(store_of(seeded).settings.repos_dir).ensure_repository("alpha")
     (root / "camp").mkdir()
     ControlDir.create_branch_convenience(str(root / "camp" / "main"), force_new_tree=False)
-    return TestApp(app)
+    return TestApp(seeded)
 
 
 @pytest.fixture
 def settings(web: TestApp):
-    return web.app.extensions["bzrstore"].settings
+    return store_of(web.app).settings
 
 
 @pytest.fixture

@@ -6,17 +6,15 @@ import re
 from types import SimpleNamespace
 
 import pytest
+from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 from webtest import TestApp
 
-from bzrstore import create_app
-from bzrstore.auth import hash_password
-from bzrstore.config import load_settings
 from bzrstore.registry.branches import BranchTip, Push
 from bzrstore.repos.names import InvalidName, check_campaign, check_segment, split_branch_path
 from bzrstore.smart.pushlog import PushContext, pushing, record_tip_change
-from helpers import basic
+from helpers import basic, store_of
 from servers import tree_snapshot
 from smartwire import request_v3
 
@@ -29,19 +27,16 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @pytest.fixture
-def web(tmp_path) -> TestApp:
-    app = create_app(load_settings(environ={}, data=tmp_path / "data"))
-    store = app.extensions["bzrstore"]
-    store.registry.add_codebase("alpha")
-    store.registry.add_worker("worker", hash_password("secret", rounds=4))
-    web = TestApp(app)
+def web(seeded: Flask) -> TestApp:
+    """The seeded app, alpha's repository made by a first smart request."""
+    web = TestApp(seeded)
     web.post("/bzr/alpha/.bzr/smart", request_v3(b"hello"), headers=HEADERS)
     return web
 
 
 @pytest.fixture
 def repos(web: TestApp):
-    return web.app.extensions["bzrstore"].settings.repos_dir
+    return store_of(web.app).settings.repos_dir
 
 
 @pytest.mark.parametrize("path", [

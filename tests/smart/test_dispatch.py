@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from flask import Flask
 from webtest import TestApp
 
 from bzrstore import create_app
-from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
-from helpers import basic
+from helpers import basic, store_of
 from servers import tree_snapshot
 from smartwire import request_v1, request_v3
 
@@ -21,19 +23,18 @@ def smart_headers(user: str, password: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def web(tmp_path) -> TestApp:
-    settings = load_settings(environ={}, data=tmp_path / "data", max_body_bytes=4096)
-    app = create_app(settings)
-    store = app.extensions["bzrstore"]
-    store.registry.add_codebase("alpha")
-    store.registry.add_codebase("beta")
-    store.registry.add_worker("worker", hash_password("secret", rounds=4))
-    return TestApp(app)
+def app_overrides() -> dict[str, Any]:
+    return {"max_body_bytes": 4096}
 
 
 @pytest.fixture
-def repos(web: TestApp):
-    return web.app.extensions["bzrstore"].settings.repos_dir
+def web(seeded: Flask) -> TestApp:
+    return TestApp(seeded)
+
+
+@pytest.fixture
+def repos(seeded: Flask):
+    return store_of(seeded).settings.repos_dir
 
 
 def test_hello_needs_no_credentials(web: TestApp):

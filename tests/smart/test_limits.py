@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from breezy.bzr.bzrdir import BzrDir
+from flask import Flask
 
-from bzrstore import create_app
-from bzrstore.auth import hash_password
-from bzrstore.config import load_settings
 from bzrstore.smart.app import MAX_PROTOCOL_TWO_REQUEST_BYTES, make_smart_app
 from bzrstore.smart.verb_limits import (
     MAX_BUFFERED_BODY_BYTES,
@@ -20,7 +19,7 @@ from bzrstore.smart.verb_limits import (
     REFUSED_VERBS,
 )
 from bzrstore.smart.verbs import MAX_REQUEST_HEAD_BYTES
-from helpers import basic
+from helpers import basic, seed, store_of
 from servers import tree_snapshot
 from smartwire import request_v1, request_v2, request_v3, request_v3_stream
 
@@ -72,22 +71,23 @@ class Answer:
 
 
 @pytest.fixture
-def app(tmp_path: Path):
-    settings = load_settings(environ={}, data=tmp_path / "data",
-                             max_anonymous_body_bytes=ANONYMOUS_LIMIT)
-    app = create_app(settings)
-    store = app.extensions["bzrstore"]
-    store.registry.add_codebase("alpha")
-    store.registry.add_worker("worker", hash_password("secret", rounds=4))
+def app_overrides() -> dict[str, Any]:
+    return {"max_anonymous_body_bytes": ANONYMOUS_LIMIT}
+
+
+@pytest.fixture
+def app(app: Flask) -> Flask:
+    """The shared app, seeded, with alpha's repository and a branch ``alpha/trunk`` in it."""
+    seed(app)
     Answer(app, SMART, request_v3(b"hello"))  # makes the repository
-    BzrDir.create_branch_convenience(str(store.storage.codebase_dir("alpha") / "trunk"),
+    BzrDir.create_branch_convenience(str(store_of(app).storage.codebase_dir("alpha") / "trunk"),
                                      force_new_tree=False)
     return app
 
 
 @pytest.fixture
-def repo(app) -> Path:
-    return app.extensions["bzrstore"].settings.repos_dir / "alpha"
+def repo(app: Flask) -> Path:
+    return store_of(app).settings.repos_dir / "alpha"
 
 
 # --- the head: found in linear time, capped ------------------------------------------

@@ -7,33 +7,32 @@ from pathlib import Path
 
 import pytest
 from breezy.branch import Branch
+from breezy.controldir import ControlDir
+from flask import Flask
 from webtest import TestApp
 
 from bzrstore import create_app
 from bzrstore.auth import hash_password
-from bzrstore.config import load_settings
 from bzrstore.registry.branches import BranchTip, Push
 from bzrstore.repos.storage import create_shared_repository
 from bzrstore.web import csrf
-from helpers import basic
+from helpers import basic, store_of
 
 ADMIN = basic("boss", "secret")
 
 
 @pytest.fixture
-def web(tmp_path, brz) -> TestApp:
-    app = create_app(load_settings(environ={}, data=tmp_path / "data"))
-    registry = app.extensions["bzrstore"].registry
-    for name in ("alpha", "beta"):
-        registry.add_codebase(name)
-    registry.add_worker("boss", hash_password("secret", rounds=4), admin=True)
-    registry.add_worker("worker", hash_password("secret", rounds=4))
-    repo = app.extensions["bzrstore"].settings.repos_dir / "alpha"
+def web(seeded: Flask) -> TestApp:
+    """The seeded app, an empty branch ``alpha/c/main`` (as `brz init`) and its push logged."""
+    store = store_of(seeded)
+    repo = store.settings.repos_dir / "alpha"
     create_shared_repository(repo)
-    brz.run("init", repo / "c" / "main", "--create-prefix")
+    (repo / "c").mkdir()
+    ControlDir.create_branch_convenience(str(repo / "c" / "main"), force_new_tree=False)
     tip = BranchTip("c/main", 3, "rev-3", "A <a@example.com>", 1_700_000_000.0, "third")
-    registry.record_push(Push("alpha", "c/main", 2, "rev-2", 3, "rev-3", "worker", 100.0), tip)
-    return TestApp(app)
+    store.registry.record_push(Push("alpha", "c/main", 2, "rev-2", 3, "rev-3", "worker", 100.0),
+                               tip)
+    return TestApp(seeded)
 
 
 def test_admins_only(web: TestApp):

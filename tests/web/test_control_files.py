@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
+from flask import Flask
 from webtest import TestApp
 
-from bzrstore import create_app
-from bzrstore.config import load_settings
 from bzrstore.repos.storage import Storage
-from helpers import StoreServer
+from helpers import StoreServer, store_of
 from servers import Brz, serving
 from smartwire import request_v3
 
@@ -33,12 +32,9 @@ HIDDEN = ["camp/main/.bzr/branch/lock/held/info", ".bzr/repository/lock/held/inf
 
 
 @pytest.fixture
-def web(tmp_path) -> TestApp:
+def web(seeded: Flask) -> TestApp:
     """Codebase ``alpha`` with branch ``camp/main``, both locked, and stray files."""
-    app = create_app(load_settings(environ={}, data=tmp_path / "data"))
-    store = app.extensions["bzrstore"]
-    store.registry.add_codebase("alpha")
-    root = Storage(store.settings.repos_dir).ensure_repository("alpha")
+    root = Storage(store_of(seeded).settings.repos_dir).ensure_repository("alpha")
     (root / "camp").mkdir()
     branch = ControlDir.create_branch_convenience(str(root / "camp" / "main"),
                                                   force_new_tree=False)
@@ -49,7 +45,7 @@ def web(tmp_path) -> TestApp:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"data")
-    return TestApp(app)
+    return TestApp(seeded)
 
 
 @pytest.mark.parametrize("relpath", SERVED)

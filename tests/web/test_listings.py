@@ -5,18 +5,17 @@ from __future__ import annotations
 import pytest
 from webtest import TestApp
 
-from bzrstore import create_app
-from bzrstore.config import load_settings
 from bzrstore.web.listings import PAGE_SIZE
+from helpers import make_app, store_of
 
 NAMES = [f"pkg{n:05d}" for n in range(3000)] + ["zlib", "python3.11", "g++-12"]
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory) -> TestApp:
-    settings = load_settings(environ={}, data=tmp_path_factory.mktemp("listings") / "data")
-    app = create_app(settings)
-    registry = app.extensions["bzrstore"].registry
+def web(tmp_path_factory: pytest.TempPathFactory) -> TestApp:
+    """Thousands of codebases, registered once for the module."""
+    app = make_app(tmp_path_factory.mktemp("listings") / "data")
+    registry = store_of(app).registry
     for name in NAMES:
         registry.add_codebase(name)
     return TestApp(app)

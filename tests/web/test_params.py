@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from webtest import TestApp
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
@@ -11,7 +12,7 @@ from bzrstore import create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import Settings
 from bzrstore.web.params import MAX_PAGE, int_arg, text_arg
-from helpers import basic
+from helpers import TEST_BCRYPT_ROUNDS, basic, store_of
 
 ADMIN = basic("boss", "secret")
 # Values that once reached int(), or the database, unchecked.
@@ -20,12 +21,17 @@ BAD_NUMBERS = ["100000000000000000000", "²", "٣", "1²", "-1", "0", "+1", " 1"
 
 
 @pytest.fixture
-def web(settings: Settings) -> TestApp:
-    """The app on each registry backend, with codebase ``alpha`` and an admin."""
-    app = create_app(settings)
-    registry = app.extensions["bzrstore"].registry
+def app_settings(settings: Settings) -> Settings:
+    """The app on each registry backend."""
+    return settings
+
+
+@pytest.fixture
+def web(app: Flask) -> TestApp:
+    """Codebase ``alpha`` alone (a test counts them) and an admin, on each registry backend."""
+    registry = store_of(app).registry
     registry.add_codebase("alpha")
-    registry.add_worker("boss", hash_password("secret", rounds=4), admin=True)
+    registry.add_worker("boss", hash_password("secret", rounds=TEST_BCRYPT_ROUNDS), admin=True)
     return TestApp(app)
 
 

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from breezy.branch import Branch
+from breezy.controldir import ControlDir
+from flask import Flask
 from webtest import TestApp
 
-from bzrstore import create_app
-from bzrstore.config import ConfigError, load_settings
+from bzrstore.config import ConfigError, Settings, load_settings
+from helpers import make_app, store_of
 
 FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "bzr.example.org",
              "X-Forwarded-For": "203.0.113.9"}
 
 
 @pytest.fixture
-def web(tmp_path) -> TestApp:
-    settings = load_settings(environ={"BZRSTORE_TRUSTED_PROXIES": "127.0.0.1, 10.1.0.0/16"},
-                             data=tmp_path / "data")
-    app = create_app(settings)
-    app.extensions["bzrstore"].registry.add_codebase("alpha")
-    return TestApp(app)
+def app_settings(tmp_path: Path) -> Settings:
+    """Trusted proxies as an operator writes them in the environment."""
+    return load_settings(environ={"BZRSTORE_TRUSTED_PROXIES": "127.0.0.1, 10.1.0.0/16"},
+                         data=tmp_path / "data")
+
+
+@pytest.fixture
+def web(seeded: Flask) -> TestApp:
+    return TestApp(seeded)
 
 
 def branch_hint(web: TestApp, peer: str) -> str:
@@ -44,21 +52,22 @@ def test_bad_proxy_address_is_refused(tmp_path):
 
 
 PUBLIC_URL = "https://bzr.example.org/store"
+COMMITTER = "Test Worker <worker@example.com>"
 
 
 @pytest.fixture
-def public(tmp_path, brz) -> tuple[TestApp, str]:
+def public(tmp_path: Path) -> tuple[TestApp, str]:
     """An app with BZRSTORE_PUBLIC_URL set and one revision in ``alpha/c/main``."""
-    app = create_app(load_settings(environ={"BZRSTORE_PUBLIC_URL": PUBLIC_URL},
-                                   data=tmp_path / "data"))
-    store = app.extensions["bzrstore"]
+    app = make_app(tmp_path / "data", public_url=PUBLIC_URL)
+    store = store_of(app)
     store.registry.add_codebase("alpha")
-    store.storage.ensure_repository("alpha")
-    brz.run("init", "-q", tmp_path / "work")
-    brz.run("commit", "-q", "--unchanged", "-m", "one", tmp_path / "work")
-    brz.run("push", "-q", "--create-prefix", "-d", tmp_path / "work",
-            store.storage.codebase_dir("alpha") / "c" / "main")
-    revid = brz.run("revision-info", "-d", tmp_path / "work").stdout.split()[1]
+    target = store.storage.ensure_repository("alpha") / "c" / "main"
+    # In-process Breezy, as `brz init`, `commit --unchanged` and `push --create-prefix`.
+    work = ControlDir.create_standalone_workingtree(str(tmp_path / "work"))
+    revid = work.commit("one", allow_pointless=True, committer=COMMITTER).decode()
+    target.parent.mkdir(parents=True)
+    work.branch.push(ControlDir.create_branch_convenience(str(target), force_new_tree=False))
+    assert Branch.open(str(target)).last_revision().decode() == revid
     return TestApp(app), revid
 
 

@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import pytest
 from breezy.branch import Branch
+from breezy.controldir import ControlDir
+from flask import Flask
 from webtest import TestApp
 
-from bzrstore import create_app
-from bzrstore.auth import hash_password
-from bzrstore.config import load_settings
 from bzrstore.repos.storage import create_shared_repository
-from helpers import basic
+from helpers import basic, store_of
 
 URL = "https://salsa.debian.org/debian/alpha.git"
 
 
-
 @pytest.fixture
-def web(tmp_path, brz) -> TestApp:
-    app = create_app(load_settings(environ={}, data=tmp_path / "data"))
-    store = app.extensions["bzrstore"]
-    store.registry.add_codebase("alpha")
-    store.registry.add_worker("worker", hash_password("secret", rounds=4))
-    repo = store.settings.repos_dir / "alpha"
+def web(seeded: Flask) -> TestApp:
+    """The seeded app, alpha's repository with an empty branch ``upstream`` (as `brz init`)."""
+    repo = store_of(seeded).settings.repos_dir / "alpha"
     create_shared_repository(repo)
-    brz.run("init", repo / "upstream")
-    return TestApp(app)
+    ControlDir.create_branch_convenience(str(repo / "upstream"), force_new_tree=False)
+    return TestApp(seeded)
 
 
 def parent(web: TestApp) -> str | None:
