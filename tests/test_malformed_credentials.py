@@ -6,10 +6,8 @@ import pytest
 from test_auth import MALFORMED_AUTHORIZATION
 from webtest import TestApp
 
-from bzrstore import create_app
-from bzrstore.config import load_settings
 from bzrstore.errors import CHALLENGE
-from helpers import basic
+from helpers import basic, make_app, store_of
 from smartwire import request_v3
 
 REVISION = "null:"
@@ -38,9 +36,8 @@ ROUTES = [
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> TestApp:
-    data = tmp_path_factory.mktemp("malformed") / "data"
-    app = create_app(load_settings(environ={}, data=data))
-    app.extensions["bzrstore"].registry.add_codebase("alpha")
+    app = make_app(tmp_path_factory.mktemp("malformed") / "data")
+    store_of(app).registry.add_codebase("alpha")
     return TestApp(app)
 
 

@@ -29,6 +29,8 @@ UNITS = ROOT / "deploy" / "systemd"
 SERVICE = UNITS / "bzrstore.service"
 INSTALLED_BZRSTORE = "/opt/bzrstore/venv/bin/bzrstore"
 TIMEOUT_SECONDS = 30
+# systemd-analyze and the installed command under the units' settings: real processes.
+pytestmark = pytest.mark.e2e
 
 
 def unit_values(path: Path) -> dict[str, list[str]]:

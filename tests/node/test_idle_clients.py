@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import WORKER, run_cli
+from helpers import WORKER, run_cli, starts_processes
 from servers import Gunicorn, read_to_end
 from smartwire import request_v3
 
@@ -39,6 +39,7 @@ def idle_seconds() -> float:
 
 
 @pytest.fixture
+@starts_processes
 def server(threads: str, idle_seconds: float, tmp_path: Path) -> Iterator[Gunicorn]:
     """bzrstore whose clients may idle for a couple of seconds; sync or gthread workers."""
     data = tmp_path / "data"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bzrstore.node.liveness import ThreadProgress
-from helpers import run_cli
+from helpers import run_cli, starts_processes
 from servers import Gunicorn
 from smartwire import request_v3
 
@@ -28,6 +28,7 @@ def idle_seconds() -> float:
 
 
 @pytest.fixture(params=["1", "4"], ids=["sync", "threads"])
+@starts_processes
 def server(request: pytest.FixtureRequest, tmp_path: Path,
            idle_seconds: float) -> Iterator[Gunicorn]:
     """One worker (sync, or 4 threads as shipped) whose timeout is a couple of seconds."""

@@ -18,7 +18,7 @@ from breezy.controldir import ControlDir
 
 from bzrstore.node.transfer import MANIFEST_NAME, SUMS_NAME
 from bzrstore.repos.storage import Storage
-from helpers import POSTGRES_URL_ENV
+from helpers import POSTGRES_URL_ENV, starts_processes
 from postgres import postgres_schema
 from servers import BIN, Brz, tree_snapshot
 
@@ -111,6 +111,7 @@ def move(a: Node, b: Node, *import_args: str) -> subprocess.CompletedProcess[str
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+@starts_processes
 def nodes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Node, Node]]:
     """Two nodes; on PostgreSQL they share one registry, on SQLite each has its own."""
     if request.param == "sqlite":
@@ -165,6 +166,7 @@ def test_drop_local_refuses_a_changed_or_unknown_state(brz: Brz, tmp_path: Path)
 
 
 @pytest.fixture(scope="module")
+@starts_processes
 def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Node, Path]:
     """A node holding the codebase and a good archive of it (SQLite)."""
     root = tmp_path_factory.mktemp("source")

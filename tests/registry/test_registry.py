@@ -324,6 +324,7 @@ def test_threads_share_a_registry(registry: Registry):
     assert len(registry.list_codebases()) == 40
 
 
+@pytest.mark.e2e  # forks a child process
 def test_forked_child_uses_its_own_connection(registry: Registry):
     # Like gunicorn: the parent has used the registry before the fork.
     registry.add_codebase("parent")

@@ -21,6 +21,7 @@ from werkzeug.test import EnvironBuilder
 
 from bzrstore import create_app
 from bzrstore.config import load_settings
+from helpers import make_app, store_of
 from servers import Gunicorn
 
 COMMITTER = "Test Worker <worker@example.com>"
@@ -54,8 +55,8 @@ def shuffled_lines(count: int, seed: int) -> tuple[bytes, bytes]:
 def heavy(tmp_path_factory: pytest.TempPathFactory) -> Heavy:
     """Codebase ``heavy``: a huge file and several slow ones, all rewritten in one commit."""
     root = tmp_path_factory.mktemp("heavy")
-    app = create_app(load_settings(environ={}, data=root / "data"))
-    store = app.extensions["bzrstore"]
+    app = make_app(root / "data")
+    store = store_of(app)
     store.registry.add_codebase("heavy")
     repo_dir = store.storage.ensure_repository("heavy")
     work = root / "work"
@@ -158,6 +159,7 @@ def test_requests_leave_no_cached_blocks_behind(heavy: Heavy, route: str):
     assert cached_bytes(before)[1] == 0
 
 
+@pytest.mark.e2e  # a real gunicorn
 def test_a_gunicorn_worker_keeps_no_diff_running(heavy: Heavy, tmp_path: Path):
     """The issue's reproduction: after a timed-out diff and a hang-up, the worker is idle."""
     env = {**os.environ, "BZRSTORE_DATA": str(heavy.data), "BZRSTORE_DATABASE_URL": "",

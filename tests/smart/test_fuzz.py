@@ -8,9 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from webtest import TestApp
 
-from bzrstore import create_app
-from bzrstore.config import load_settings
 from bzrstore.smart.verb_limits import REFUSED_VERBS, build_command_registry
+from helpers import make_app, store_of
 from servers import tree_snapshot
 from smartwire import request_v1, request_v2, request_v3, request_v3_stream
 
@@ -25,8 +24,8 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
 def served(tmp_path_factory: pytest.TempPathFactory):
     """The app, a codebase with a real branch in it, and that branch's tip."""
     root = tmp_path_factory.mktemp("fuzz")
-    app = create_app(load_settings(environ={}, data=root / "data"))
-    store = app.extensions["bzrstore"]
+    app = make_app(root / "data")
+    store = store_of(app)
     store.registry.add_codebase("alpha")
     web = TestApp(app)
     web.post(SMART_URLS[0], request_v3(b"hello"))  # makes the shared repository

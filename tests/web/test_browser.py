@@ -19,7 +19,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from helpers import WORKER, StoreServer, run_cli
+from helpers import WORKER, StoreServer, run_cli, starts_processes
 from servers import Brz
 
 # The pages are the same whatever the registry backend: run on the embedded one only; and
@@ -76,6 +76,7 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
+@starts_processes
 def playwright() -> Iterator[Playwright]:
     """The Playwright driver (shipped in its wheel; it drives our chromium, not its own)."""
     with sync_playwright() as driver:

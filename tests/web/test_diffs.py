@@ -17,6 +17,7 @@ from bzrstore import create_app
 from bzrstore.config import load_settings
 from bzrstore.repos import diffs
 from bzrstore.repos import revisions as bzr
+from helpers import make_app, starts_processes, store_of
 from servers import BIN, Brz
 
 COMMITTER = "Test Worker <worker@example.com>"
@@ -94,12 +95,13 @@ def build_history(work: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
+@starts_processes
 def history(tmp_path_factory: pytest.TempPathFactory) -> History:
     """History built once, pushed into codebase ``alpha``; ``beta`` registered but empty."""
     root = tmp_path_factory.mktemp("diff")
     brz = Brz(root / "home")
-    app = create_app(load_settings(environ={}, data=root / "data"))
-    store = app.extensions["bzrstore"]
+    app = make_app(root / "data")
+    store = store_of(app)
     store.registry.add_codebase("alpha")
     store.registry.add_codebase("beta")
     store.storage.ensure_repository("alpha")

@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from bzrstore import create_app
-from bzrstore.config import load_settings
+from helpers import make_app, store_of
 from servers import tree_snapshot
 
 COMMITTER = "Test Worker <worker@example.com>"
@@ -41,8 +40,8 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     root = tmp_path_factory.mktemp("fuzz")
-    app = create_app(load_settings(environ={}, data=root / "data"))
-    store = app.extensions["bzrstore"]
+    app = make_app(root / "data")
+    store = store_of(app)
     for name in ("alpha", "beta"):
         store.registry.add_codebase(name)
     # Created on first use by design (SPEC): made here, so any later change is a finding.

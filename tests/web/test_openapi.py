@@ -12,12 +12,10 @@ import pytest
 from openapi_spec_validator import validate
 from webtest import TestApp
 
-from bzrstore import create_app
 from bzrstore.auth import hash_password
-from bzrstore.config import load_settings
 from bzrstore.registry.branches import BranchTip, Push
 from bzrstore.repos.storage import create_shared_repository
-from helpers import basic
+from helpers import basic, make_app, starts_processes, store_of
 from servers import Brz
 
 ADMIN = basic("boss", "secret")
@@ -95,10 +93,11 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
+@starts_processes
 def web(tmp_path_factory: pytest.TempPathFactory) -> TestApp:
     """Codebase alpha with branches c/main and upstream (two revisions), an admin, a push."""
-    app = create_app(load_settings(environ={}, data=tmp_path_factory.mktemp("api") / "data"))
-    store = app.extensions["bzrstore"]
+    app = make_app(tmp_path_factory.mktemp("api") / "data")
+    store = store_of(app)
     store.registry.add_codebase("alpha")
     store.registry.add_worker("boss", hash_password("secret", rounds=4), admin=True)
     store.registry.add_worker("worker", hash_password("secret", rounds=4))
