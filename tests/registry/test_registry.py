@@ -276,6 +276,7 @@ def test_postgres_unreachable_is_unavailable():
 OUTAGE_SECONDS = 12.0
 
 
+@pytest.mark.e2e  # a real TCP proxy in front of PostgreSQL, cut for 12 s
 def test_postgres_heals_at_once_after_an_outage(postgres_schema_url: str):
     parts = urlsplit(postgres_schema_url)
     proxy = TcpProxy((parts.hostname, parts.port)).start()
