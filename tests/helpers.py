@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from breezy.controldir import ControlDir
+
 from bzrstore import create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
@@ -23,6 +25,7 @@ POSTGRES_URL_ENV = "BZRSTORE_TEST_POSTGRES_URL"
 
 WORKER = ("worker", "secret")
 ADMIN = ("boss", "secret")
+COMMITTER = "Test Worker <worker@example.com>"
 SEEDED_CODEBASES = ("alpha", "beta")
 # bcrypt's cheapest cost: the tests check who may log in, not how slowly.
 TEST_BCRYPT_ROUNDS = 4
@@ -49,6 +52,28 @@ def seed(app: Flask) -> Flask:
     registry.add_worker(ADMIN[0], hash_password(ADMIN[1], rounds=TEST_BCRYPT_ROUNDS),
                         admin=True)
     return app
+
+
+def make_branch(path: Path, revisions: int = 3) -> tuple[Any, list[str]]:
+    """A standalone branch with ``revisions`` commits, in-process (as ``Brz.make_branch``).
+
+    Returns its working tree and its revision ids, oldest first.
+    """
+    tree = ControlDir.create_standalone_workingtree(str(path))
+    revids = []
+    for n in range(revisions):
+        (path / "dir").mkdir(exist_ok=True)
+        (path / "dir" / "file.txt").write_text(f"line {n}\n" * (n + 1))
+        (path / f"f{n}.txt").write_text(f"revision {n}\n")
+        tree.smart_add([str(path)])
+        revids.append(tree.commit(f"commit {n}", committer=COMMITTER).decode())
+    return tree, revids
+
+
+def push_branch(branch: Any, target: Path) -> None:
+    """``brz push --create-prefix`` in-process: a new branch at ``target`` with the history."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    branch.push(ControlDir.create_branch_convenience(str(target), force_new_tree=False))
 
 
 def starts_processes(fixture: F) -> F:

@@ -15,8 +15,7 @@ from webtest import TestApp
 from bzrstore.auth import hash_password
 from bzrstore.registry.branches import BranchTip, Push
 from bzrstore.repos.storage import create_shared_repository
-from helpers import basic, make_app, starts_processes, store_of
-from servers import Brz
+from helpers import basic, make_app, make_branch, push_branch, store_of
 
 ADMIN = basic("boss", "secret")
 WORKER = basic("worker", "secret")
@@ -93,7 +92,6 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-@starts_processes
 def web(tmp_path_factory: pytest.TempPathFactory) -> TestApp:
     """Codebase alpha with branches c/main and upstream (two revisions), an admin, a push."""
     app = make_app(tmp_path_factory.mktemp("api") / "data")
@@ -103,11 +101,9 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> TestApp:
     store.registry.add_worker("worker", hash_password("secret", rounds=4))
     repo = store.settings.repos_dir / "alpha"
     create_shared_repository(repo)
-    brz = Brz(tmp_path_factory.mktemp("home"))
-    work = tmp_path_factory.mktemp("work") / "main"
-    revids = brz.make_branch(work, revisions=2)
+    work, revids = make_branch(tmp_path_factory.mktemp("work") / "main", revisions=2)
     for branch in ("c/main", "upstream"):
-        brz.run("push", "-q", "--create-prefix", "-d", work, repo / branch)
+        push_branch(work.branch, repo / branch)
     app.config["revids"] = {FIRST: revids[0], LAST: revids[-1]}
     tip = BranchTip("c/main", 2, revids[-1], "A <a@example.com>", 1_700_000_000.0, "second")
     store.registry.record_push(Push("alpha", "c/main", 1, revids[0], 2, revids[-1], "worker",

@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from breezy.branch import Branch
 from breezy.controldir import ControlDir
 from flask import Flask
 from webtest import TestApp
 
 from bzrstore.config import ConfigError, Settings, load_settings
-from helpers import make_app, store_of
+from helpers import COMMITTER, make_app, push_branch, store_of
 
 FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "bzr.example.org",
              "X-Forwarded-For": "203.0.113.9"}
@@ -52,7 +51,6 @@ def test_bad_proxy_address_is_refused(tmp_path):
 
 
 PUBLIC_URL = "https://bzr.example.org/store"
-COMMITTER = "Test Worker <worker@example.com>"
 
 
 @pytest.fixture
@@ -65,9 +63,7 @@ def public(tmp_path: Path) -> tuple[TestApp, str]:
     # In-process Breezy, as `brz init`, `commit --unchanged` and `push --create-prefix`.
     work = ControlDir.create_standalone_workingtree(str(tmp_path / "work"))
     revid = work.commit("one", allow_pointless=True, committer=COMMITTER).decode()
-    target.parent.mkdir(parents=True)
-    work.branch.push(ControlDir.create_branch_convenience(str(target), force_new_tree=False))
-    assert Branch.open(str(target)).last_revision().decode() == revid
+    push_branch(work.branch, target)
     return TestApp(app), revid
 
 
