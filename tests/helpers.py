@@ -110,10 +110,12 @@ class StoreServer:
 
     @property
     def url(self) -> str:
+        """The server's base URL (``http://127.0.0.1:PORT``)."""
         return self.server.url
 
     @property
     def repos(self) -> Path:
+        """The directory holding one shared repository per codebase."""
         return self.data / "repos"
 
     def reader_url(self, path: str, prefix: str = "/bzr/") -> str:

@@ -47,6 +47,7 @@ class Gunicorn:
 
     @property
     def url(self) -> str:
+        """The server's base URL once started."""
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Gunicorn:
@@ -113,6 +114,7 @@ class Brz:
     home: Path
 
     def env(self) -> dict[str, str]:
+        """The environment ``brz`` runs in: the test's home, no site plugins."""
         self.home.mkdir(parents=True, exist_ok=True)
         return {
             "HOME": str(self.home),
