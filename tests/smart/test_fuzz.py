@@ -10,7 +10,7 @@ from webtest import TestApp
 
 from bzrstore import create_app
 from bzrstore.config import load_settings
-from bzrstore.smart.verb_limits import REFUSED_VERBS, build_command_registry
+from bzrstore.smart.verbs import REFUSED_VERBS, build_command_registry
 from servers import tree_snapshot
 from smartwire import request_v1, request_v2, request_v3, request_v3_stream
 
