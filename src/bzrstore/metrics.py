@@ -24,6 +24,11 @@ from prometheus_client import (
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Label values must stay few: anything else a client sends is counted as "other".
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+# Where the app names a request's route, the label its metrics are counted under: the
+# Flask app writes its URL rule (web/preamble.py), the smart dispatcher "smart". An
+# environ key because the route is known only deep inside the onion and read only by
+# MetricsMiddleware, outside it, once the response is done.
+ROUTE_KEY = "bzrstore.route"
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ def make_metrics() -> Metrics:
 
 
 class MetricsMiddleware:
-    """Counts and times every request, by the route the app put in ``bzrstore.route``."""
+    """Counts and times every request, by the route the app put in ``ROUTE_KEY``."""
 
     def __init__(self, app: Any, metrics: Metrics) -> None:
         self.app = app
@@ -127,7 +132,7 @@ class MetricsMiddleware:
             self._record(environ, seen, started)
 
     def _record(self, environ: dict[str, Any], seen: _Seen, started: float) -> None:
-        route = environ.get("bzrstore.route", "unmatched")
+        route = environ.get(ROUTE_KEY, "unmatched")
         method = environ.get("REQUEST_METHOD", "")
         self.metrics.count_request(route, method if method in HTTP_METHODS else "other",
                                    seen.status, time.perf_counter() - started)

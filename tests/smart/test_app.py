@@ -6,12 +6,17 @@ import io
 from pathlib import Path
 
 import pytest
+from breezy.controldir import ControlDir
 
+from bzrstore import create_app
+from bzrstore.auth import hash_password
+from bzrstore.config import load_settings
 from bzrstore.repos.storage import create_shared_repository
 from bzrstore.smart import app as smart
-from bzrstore.smart import verb_limits
-from bzrstore.smart.app import SmartAppCache, make_smart_app
-from bzrstore.smart.verbs import decode_verb
+from bzrstore.smart.app import make_smart_app
+from bzrstore.smart.body import RequestBody
+from bzrstore.smart.dispatch import SmartAppCache
+from helpers import basic
 from smartwire import request_v1, request_v3
 
 
@@ -41,15 +46,19 @@ class Responder:
         return self.writes.append
 
 
-def call(app, body: bytes, relpath: str = "", length: bool = True):
+def call(app, body: bytes, relpath: str = "", length: bool = True,
+         max_bytes: int | None = None):
     stream = RecordingInput(body)
     environ = {"REQUEST_METHOD": "POST", "breezy.relpath": relpath,
                "wsgi.input": stream, "wsgi.input_terminated": not length}
     if length:
         environ["CONTENT_LENGTH"] = str(len(body))
+    if max_bytes is not None:  # bounded as the dispatcher bounds it
+        environ["wsgi.input"] = RequestBody(environ, max_bytes)
     responder = Responder()
-    returned = b"".join(app(environ, responder))
-    return responder, returned, stream
+    returned = app(environ, responder)
+    assert isinstance(returned, list)  # the whole exchange ran inside the call
+    return responder, b"".join(returned), stream
 
 
 @pytest.fixture
@@ -62,7 +71,7 @@ def repo(tmp_path: Path) -> Path:
 def test_large_response_streams_through_write(repo: Path):
     payload = bytes(range(256)) * 8192  # 2 MiB
     (repo / "big").write_bytes(payload)
-    app = make_smart_app(repo, writable=False, max_body_bytes=1 << 20)
+    app = make_smart_app(repo, writable=False)
     responder, returned, _ = call(app, request_v3(b"get", b"big"))
     assert responder.status == "200 OK"
     assert "Content-Length" not in responder.headers
@@ -72,7 +81,7 @@ def test_large_response_streams_through_write(repo: Path):
 
 
 def test_small_response_is_sent_whole_with_length(repo: Path):
-    app = make_smart_app(repo, writable=False, max_body_bytes=1 << 20)
+    app = make_smart_app(repo, writable=False)
     responder, returned, _ = call(app, request_v3(b"hello"))
     assert responder.writes == []
     assert responder.headers["Content-Length"] == str(len(returned))
@@ -81,7 +90,7 @@ def test_small_response_is_sent_whole_with_length(repo: Path):
 
 def test_request_body_is_read_in_bounded_chunks(repo: Path):
     payload = b"y" * (3 * smart.REQUEST_CHUNK_BYTES + 100)
-    app = make_smart_app(repo, writable=True, max_body_bytes=1 << 24)
+    app = make_smart_app(repo, writable=True)
     _, returned, stream = call(app, request_v3(b"put", b"file", b"", body=payload))
     assert b"ok" in returned
     assert (repo / "file").read_bytes() == payload
@@ -90,40 +99,31 @@ def test_request_body_is_read_in_bounded_chunks(repo: Path):
 
 
 def test_chunked_body_without_length(repo: Path):
-    app = make_smart_app(repo, writable=False, max_body_bytes=1 << 20)
+    app = make_smart_app(repo, writable=False)
     _, returned, _ = call(app, request_v3(b"hello"), length=False)
     assert b"ok" in returned
 
 
 def test_chunked_body_over_the_limit_is_413(repo: Path):
-    app = make_smart_app(repo, writable=True, max_body_bytes=1000)
+    app = make_smart_app(repo, writable=True)
     body = request_v3(b"put", b"file", b"", body=b"z" * 5000)
-    responder, _, _ = call(app, body, length=False)
+    responder, _, _ = call(app, body, length=False, max_bytes=1000)
     assert responder.status.startswith("413")
     assert not (repo / "file").exists()
 
 
 def test_read_only_app_refuses_writes(repo: Path):
-    app = make_smart_app(repo, writable=False, max_body_bytes=1 << 20)
+    app = make_smart_app(repo, writable=False)
     _, returned, _ = call(app, request_v1(b"mkdir", b"x", b""))
     assert b"error" in returned.lower() or b"readonly" in returned.lower()
     assert not (repo / "x").exists()
-
-
-def test_bounded_insert_queue_is_installed():
-    commands = verb_limits.build_command_registry()
-    for verb in (b"Repository.insert_stream", b"Repository.insert_stream_1.19",
-                 b"Repository.insert_stream_locked"):
-        assert issubclass(commands.get(verb), verb_limits._BoundedInsertStream)
-        assert commands.get_info(verb) == "stream"
-    assert commands.get_info(b"hello") == "read"
 
 
 def test_app_cache_closes_evicted_apps(repo: Path, tmp_path: Path):
     built: list = []
 
     def factory(codebase: str, writable: bool):
-        app = make_smart_app(repo, writable, 1 << 20)
+        app = make_smart_app(repo, writable)
         built.append(app)
         return app
 
@@ -141,14 +141,40 @@ def test_app_cache_closes_evicted_apps(repo: Path, tmp_path: Path):
     cache.close()
 
 
-@pytest.mark.parametrize("body, verb", [
-    (request_v3(b"Repository.insert_stream_1.19", b"", b""), b"Repository.insert_stream_1.19"),
-    (request_v3(b"put", b"f", b"", body=b"data"), b"put"),
-    (request_v1(b"get", b"x"), b"get"),
-    (b"bzr request 2\n" + request_v1(b"mkdir", b"x", b""), b"mkdir"),
-    (request_v3(b"hello")[:30], None),            # cut inside the arguments
-    (b"bzr message 3 (bzr 1.6)\n\x00\x00\x00\x02des\x00\x00\x00\x09garbage!!", None),
-    (b"no newline yet", None),
-])
-def test_decode_verb(body: bytes, verb: bytes | None):
-    assert decode_verb(body) == verb
+# --- the push context: the exchange runs inside __call__ --------------------------------
+
+def _environ(body: bytes, headers: dict[str, str]) -> dict:
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/bzr/alpha/trunk/.bzr/smart",
+               "SERVER_NAME": "localhost", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+               "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(),
+               "CONTENT_LENGTH": str(len(body))}
+    environ.update(("HTTP_" + name.upper(), value) for name, value in headers.items())
+    return environ
+
+
+def test_tip_change_is_logged_before_the_call_returns(tmp_path: Path):
+    """The dispatcher's push context is reset when the app returns: a lazy app would lose it."""
+    app = create_app(load_settings(environ={}, data=tmp_path / "data"))
+    store = app.extensions["bzrstore"]
+    store.registry.add_codebase("alpha")
+    store.registry.add_worker("worker", hash_password("secret", rounds=4))
+    worker = basic("worker", "secret")
+
+    def post(*args: bytes) -> list[bytes]:
+        return app.wsgi_app(_environ(request_v1(*args), worker), Responder())
+
+    post(b"hello")  # makes the repository
+    tree = ControlDir.create_standalone_workingtree(str(tmp_path / "work"))
+    tree.commit("first", committer="Test <test@example.com>")
+    tree.branch.controldir.sprout(str(store.storage.codebase_dir("alpha") / "trunk"),
+                                  create_tree_if_local=False)
+    locked = b"".join(post(b"Branch.lock_write", b"", b"", b""))
+    _, branch_token, repo_token = locked.rstrip(b"\n").split(b"\x01")
+    returned = post(b"Branch.set_last_revision_info", b"", branch_token, repo_token,
+                    b"0", b"null:")
+    # Checked before the body is iterated: the tip moved and was logged inside the call.
+    pushes = store.registry.recent_pushes("alpha")
+    assert [(p.path, p.old_revno, p.new_revno, p.worker) for p in pushes] == [
+        ("trunk", 1, 0, "worker")]
+    assert returned == [b"ok\n"]
+    assert b"".join(post(b"Branch.unlock", b"", branch_token, repo_token)) == b"ok\n"

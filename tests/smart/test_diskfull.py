@@ -9,7 +9,6 @@ from breezy.bzr import remote
 from breezy.bzr.smart import request
 
 from bzrstore.smart.diskfull import DISK_FULL_MESSAGE, install_disk_full_errors
-from bzrstore.smart.verb_limits import build_command_registry
 
 
 def test_no_room_errors_become_a_message_brz_prints():
@@ -30,9 +29,3 @@ def test_the_client_shows_the_message_without_a_traceback():
     assert not translated.internal_error
     assert "the server's disk is full; nothing was changed" in str(translated)
 
-
-def test_branch_creating_verbs_are_rolled_back_on_a_full_disk():
-    commands = build_command_registry()
-    for verb in (b"BzrDirFormat.initialize", b"BzrDirFormat.initialize_ex_1.16"):
-        handler = commands.get(verb)
-        assert handler.__qualname__.startswith("_rolled_back.")

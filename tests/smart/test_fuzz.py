@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from webtest import TestApp
 
-from bzrstore.smart.verb_limits import REFUSED_VERBS, build_command_registry
+from bzrstore.smart.verbs import REFUSED_VERBS, build_command_registry
 from helpers import make_app, store_of
 from servers import tree_snapshot
 from smartwire import request_v1, request_v2, request_v3, request_v3_stream

@@ -12,13 +12,14 @@ from breezy.bzr.bzrdir import BzrDir
 from flask import Flask
 
 from bzrstore.smart.app import MAX_PROTOCOL_TWO_REQUEST_BYTES, make_smart_app
-from bzrstore.smart.verb_limits import (
+from bzrstore.smart.body import RequestBody
+from bzrstore.smart.verbs import (
     MAX_BUFFERED_BODY_BYTES,
     MAX_READ_BYTES,
     MAX_READV_OFFSETS,
+    MAX_REQUEST_HEAD_BYTES,
     REFUSED_VERBS,
 )
-from bzrstore.smart.verbs import MAX_REQUEST_HEAD_BYTES
 from helpers import basic, seed, store_of
 from servers import tree_snapshot
 from smartwire import request_v1, request_v2, request_v3, request_v3_stream
@@ -45,7 +46,7 @@ class Answer:
     """What a WSGI call answered: status, headers, body, and how much of the input it read."""
 
     def __init__(self, app, path: str, body: bytes, headers: dict[str, str] | None = None,
-                 chunked: bool = False, write=None) -> None:
+                 chunked: bool = False, write=None, max_bytes: int | None = None) -> None:
         self.input = CountingInput(body)
         environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "SERVER_NAME": "localhost",
                    "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": self.input,
@@ -56,6 +57,8 @@ class Answer:
             environ["CONTENT_LENGTH"] = str(len(body))
         for name, value in (headers or {}).items():
             environ["HTTP_" + name.upper().replace("-", "_")] = value
+        if max_bytes is not None:  # the mounted app alone: bound its body as the dispatcher does
+            environ["wsgi.input"] = RequestBody(environ, max_bytes)
         self.writes: list[bytes] = []
 
         def start_response(status, response_headers, exc_info=None):
@@ -105,8 +108,8 @@ def test_head_over_the_cap_is_400_without_reading_on(app, body: bytes):
     assert answer.input.read_bytes <= MAX_REQUEST_HEAD_BYTES
 
 
-def test_standalone_app_caps_the_head_too(tmp_path: Path):
-    app = make_smart_app(tmp_path, writable=False, max_body_bytes=1 << 30)
+def test_mounted_app_alone_caps_the_head_too(tmp_path: Path):
+    app = make_smart_app(tmp_path, writable=False)
     answer = Answer(app, "", b"x" * (MAX_REQUEST_HEAD_BYTES + 300_000))
     assert answer.code == 400
     assert answer.input.read_bytes <= MAX_REQUEST_HEAD_BYTES + 128 * 1024
@@ -114,7 +117,7 @@ def test_standalone_app_caps_the_head_too(tmp_path: Path):
 
 def test_protocol_one_body_without_its_length_line_is_cut_short(tmp_path: Path):
     # Breezy's protocol-1 body decoder rescans its buffer until the length line ends.
-    app = make_smart_app(tmp_path, writable=False, max_body_bytes=1 << 30)
+    app = make_smart_app(tmp_path, writable=False)
     body = request_v1(b"readv", b"x") + b"9" * (4 * MAX_PROTOCOL_TWO_REQUEST_BYTES)
     answer = Answer(app, "", body)
     assert answer.code == 400
@@ -236,9 +239,10 @@ def test_breezy_failures_are_smart_errors(app, caplog, body: bytes):
 def test_failure_after_the_response_started_ends_the_body(tmp_path: Path, caplog):
     # get answers at its arguments (2 MiB, streamed); its stray body then passes the limit.
     (tmp_path / "big").write_bytes(b"b" * (2 << 20))
-    app = make_smart_app(tmp_path, writable=False, max_body_bytes=1 << 20)
+    app = make_smart_app(tmp_path, writable=False)
     with caplog.at_level(logging.WARNING, logger="bzrstore"):
-        answer = Answer(app, "", request_v3(b"get", b"big", body=b"x" * (2 << 20)), chunked=True)
+        answer = Answer(app, "", request_v3(b"get", b"big", body=b"x" * (2 << 20)), chunked=True,
+                        max_bytes=1 << 20)
     assert answer.code == 200
     assert b"b" * (1 << 20) in answer.body
     assert any("ended" in record.getMessage() for record in caplog.records)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bzrstore.smart.verb_limits import REFUSED_VERBS
+from bzrstore.smart.verbs import REFUSED_VERBS
 from servers import Brz, read_to_end
 from smartwire import request_v1, request_v2, request_v3, request_v3_stream
 

@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-# Where the heartbeat is found in a request's environ (absent outside gunicorn).
+# Where the heartbeat is found in a request's environ (absent outside gunicorn): a
+# server extension in PEP 3333's sense (like gunicorn's own "gunicorn.socket"), put
+# there by the worker (HeartbeatMiddleware) and read by the smart app (heartbeat_of).
 HEARTBEAT_KEY = "bzrstore.heartbeat"
 # Touching the worker's heartbeat file is a syscall: once a second is plenty.
 HEARTBEAT_INTERVAL_SECONDS = 1.0

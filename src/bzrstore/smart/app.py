@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from breezy import errors
 from breezy.bzr.smart import medium, message, protocol, request
 from breezy.registry import Registry
 from breezy.transport import Transport
@@ -18,10 +17,12 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from bzrstore.node.liveness import heartbeat_of
 from bzrstore.repos.storage import jailed_transport
-from bzrstore.smart.body import request_body
-from bzrstore.smart.response import ResponseWriter, StartResponse, error_answer
-from bzrstore.smart.verb_limits import build_command_registry, protocol_one_or_two
-from bzrstore.smart.verbs import MAX_REQUEST_HEAD_BYTES, head_length
+from bzrstore.smart.verbs import (
+    MAX_REQUEST_HEAD_BYTES,
+    build_command_registry,
+    head_length,
+    protocol_one_or_two,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,34 +32,35 @@ REQUEST_CHUNK_BYTES = 64 * 1024
 # rescan their whole buffer while a body's length line is missing: a request in them
 # is kept this short so that costs nothing.
 MAX_PROTOCOL_TWO_REQUEST_BYTES = 1024 * 1024
+# A response that fits is sent whole with a Content-Length, like stock Breezy
+# does (one write, no chunked framing for the many tiny RPCs); a larger one is
+# streamed as the protocol writes it.
+RESPONSE_BUFFER_BYTES = 64 * 1024
+INCOMPLETE_REQUEST = b"error\x01incomplete request\n"
 
-
-def iter_request_body(environ: dict[str, Any], max_bytes: int) -> Iterator[bytes]:
-    """Yield the request body in chunks; RequestEntityTooLarge past its limit."""
-    body = request_body(environ, max_bytes)
-    while chunk := body.read(REQUEST_CHUNK_BYTES):
-        yield chunk
+StartResponse = Callable[..., Callable[[bytes], object]]
 
 
 class StreamingSmartApp(SmartWSGIApp):
     """SmartWSGIApp whose request and response bodies stream instead of being buffered."""
 
-    def __init__(
-        self,
-        backing_transport: Transport,
-        root_client_path: str = "/",
-        commands: Registry | None = None,
-        max_body_bytes: int = 1024**3,
-    ) -> None:
+    def __init__(self, backing_transport: Transport, root_client_path: str = "/",
+                 commands: Registry | None = None) -> None:
         super().__init__(backing_transport, root_client_path)
         self.commands = commands if commands is not None else build_command_registry()
-        self.max_body_bytes = max_body_bytes
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        """Feed the body to Breezy's protocol as it arrives; write replies as they come.
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """Feed ``wsgi.input`` to Breezy's protocol as it arrives; write replies as they come.
 
-        Whatever fails is answered as a smart-protocol error (or a short 4xx for an
-        unacceptable body) while nothing was sent; after that the body just ends.
+        ``wsgi.input`` is read as given: whoever mounts this app bounds it (the
+        dispatcher's ``RequestBody``). Whatever fails is answered as a smart-protocol
+        error (or a short 4xx for an unacceptable body) while nothing was sent; after
+        that the body just ends.
+
+        The whole exchange runs before this returns, and it must stay so (never a
+        generator): the dispatcher attributes a push to its worker with a ContextVar
+        (``pushlog.pushing``) that is reset once this returns, before a lazy body
+        would have let Breezy move the branch tip (tests/smart/test_app.py holds this).
         """
         if environ["REQUEST_METHOD"] != "POST":
             start_response("405 Method Not Allowed", [("Allow", "POST")])
@@ -89,7 +91,8 @@ class StreamingSmartApp(SmartWSGIApp):
         """
         transport, rcp = self._request_transport(environ["breezy.relpath"])
         heartbeat = heartbeat_of(environ)
-        for chunk in iter_request_body(environ, self.max_body_bytes):
+        body = environ["wsgi.input"]
+        while chunk := body.read(REQUEST_CHUNK_BYTES):
             heartbeat()
             if exchange.protocol is None:
                 exchange.head += chunk
@@ -169,68 +172,69 @@ def _path(environ: dict[str, Any]) -> str:
     return environ.get("PATH_INFO") or "/" + environ.get("breezy.relpath", "")
 
 
-def make_smart_app(root: Path, writable: bool, max_body_bytes: int,
+class ResponseWriter:
+    """Buffers a small response; streams a large one straight to the socket."""
+
+    def __init__(self, start_response: StartResponse, heartbeat: Callable[[], None]) -> None:
+        self._start_response = start_response
+        self._heartbeat = heartbeat
+        self._write: Callable[[bytes], object] | None = None
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+
+    @property
+    def started(self) -> bool:
+        """True once the response has started (its status is sent)."""
+        return self._write is not None
+
+    def write(self, data: bytes) -> None:
+        """Buffer ``data``, or start the response and send it once past the buffer."""
+        if self._write is None:
+            self._buffer.append(data)
+            self._buffered += len(data)
+            if self._buffered <= RESPONSE_BUFFER_BYTES:
+                return
+            self._write = self._start_response(
+                "200 OK", [("Content-Type", "application/octet-stream")]
+            )
+            data, self._buffer = b"".join(self._buffer), []
+        self._write(data)
+        self._heartbeat()
+
+    def finish(self, complete: bool) -> list[bytes]:
+        """Return the WSGI body: what is still buffered, or Breezy's incomplete-request error."""
+        if self._write is not None:
+            return []
+        body = b"".join(self._buffer) if complete else INCOMPLETE_REQUEST
+        return self.replace(body)
+
+    def replace(self, body: bytes, status: str = "200 OK",
+                content_type: str = "application/octet-stream") -> list[bytes]:
+        """Drop what is buffered and answer ``body`` instead (the response has not started)."""
+        self._buffer = []
+        self._start_response(
+            status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def error_answer(head: bytes, message: str) -> bytes:
+    """A smart-protocol error in the version ``head`` speaks, as Breezy's clients read it."""
+    if head.startswith(protocol.MESSAGE_VERSION_THREE):
+        parts: list[bytes] = []
+        protocol.ProtocolThreeResponder(parts.append).send_error(
+            errors.SmartProtocolError(message))
+        return b"".join(parts)
+    answer = protocol._encode_tuple((b"error", message.encode("ascii")))
+    if head.startswith(protocol.REQUEST_VERSION_TWO):
+        return protocol.RESPONSE_VERSION_TWO + b"failed\n" + answer
+    return answer
+
+
+def make_smart_app(root: Path, writable: bool,
                    commands: Registry | None = None) -> StreamingSmartApp:
     """A streaming smart app jailed at ``root``; read-only unless ``writable``."""
     transport: Transport = jailed_transport(root, hide_lock_info=not writable)
     if not writable:
         transport = ReadonlyTransportDecorator("readonly+" + transport.base, transport)
-    return StreamingSmartApp(transport, "/", commands, max_body_bytes)
+    return StreamingSmartApp(transport, "/", commands)
 
-
-class SmartAppCache:
-    """Mounted apps per (codebase, writable), least recently used dropped past a bound.
-
-    Each app registers a process-global chroot scheme, so apps are built once
-    and kept, never built per request.
-    """
-
-    def __init__(self, factory: Callable[[str, bool], StreamingSmartApp], size: int) -> None:
-        self._factory = factory
-        self._size = size
-        self._apps: OrderedDict[tuple[str, bool], StreamingSmartApp] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, codebase: str, writable: bool) -> StreamingSmartApp:
-        """The app for ``codebase``, built on first use."""
-        key = (codebase, writable)
-        with self._lock:
-            app = self._apps.get(key)
-            if app is not None:
-                self._apps.move_to_end(key)
-                return app
-            app = self._apps[key] = self._factory(codebase, writable)
-            if len(self._apps) > self._size:
-                _, dropped = self._apps.popitem(last=False)
-                dropped.close()
-            return app
-
-    def __len__(self) -> int:
-        return len(self._apps)
-
-    def close(self) -> None:
-        """Close every mounted app."""
-        with self._lock:
-            for app in self._apps.values():
-                app.close()
-            self._apps.clear()
-
-
-class StandaloneSmartApp:
-    """One streaming smart app over a whole directory, like Breezy's ``make_app``."""
-
-    def __init__(self, app: StreamingSmartApp) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if not path.endswith("/.bzr/smart"):
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"not a smart URL\n"]
-        environ["breezy.relpath"] = path[: -len("/.bzr/smart")]
-        return self.app(environ, start_response)
-
-
-def make_standalone_app(root: str | Path, writable: bool = True) -> StandaloneSmartApp:
-    """Serve every branch under ``root`` with no auth (benchmarks, local use)."""
-    return StandaloneSmartApp(make_smart_app(Path(root), writable, 1024**3))

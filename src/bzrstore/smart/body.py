@@ -17,8 +17,9 @@ FIRST_HEAD_READ_BYTES = 4096
 class RequestBody:
     """``wsgi.input`` of a smart request: replays its head, refuses bytes past ``max_bytes``.
 
-    Built once per request (by the dispatcher, or by the smart app when nothing is in
-    front of it) and put back into ``wsgi.input``, so the limit is applied in one place.
+    Built once per request by the dispatcher and put back into ``wsgi.input`` (as
+    dulwich's ``LimitedInputFilter`` does), so the mounted app reads it as it is and
+    the limit is applied in one place.
     """
 
     def __init__(self, environ: dict[str, Any], max_bytes: int,
@@ -89,11 +90,3 @@ class RequestBody:
             data, self._head = self._head[:size], self._head[size:]
         return data
 
-
-def request_body(environ: dict[str, Any], max_bytes: int) -> RequestBody:
-    """The request's ``RequestBody``: the one already in ``wsgi.input``, or a new one."""
-    stream = environ.get("wsgi.input")
-    if isinstance(stream, RequestBody):
-        return stream
-    body = environ["wsgi.input"] = RequestBody(environ, max_bytes)
-    return body

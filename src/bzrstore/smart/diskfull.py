@@ -48,7 +48,7 @@ def _rolled_back(handler: type, path_index: int) -> type:
 
 
 # Handlers of the verbs that create a control directory (the path is argument 0 or 1),
-# for the bounded verb registry (verb_limits.build_command_registry).
+# for the bounded verb registry (verbs.build_command_registry).
 ROLLED_BACK_VERBS: dict[bytes, type] = {
     b"BzrDirFormat.initialize": _rolled_back(smart_bzrdir.SmartServerRequestInitializeBzrDir, 0),
     b"BzrDirFormat.initialize_ex_1.16": _rolled_back(

@@ -1,14 +1,24 @@
-"""POST …/.bzr/smart: names, registry, auth and limits decided here, then the mounted app."""
+"""POST …/.bzr/smart: path, names, registry, auth and limits decided here, then the mounted app.
+
+The smart onion, outermost first, built by ``make_smart_dispatcher``: ``SmartDispatcher``
+(this policy; anything else goes to the fallback, the Flask app) -> ``RequestBody`` put
+into ``wsgi.input`` (smart/body.py: the head read for the verb, the size limited once)
+-> the verb judged (smart/verbs.py) -> the codebase's ``StreamingSmartApp``
+(smart/app.py: Breezy's protocol, streaming both ways).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from breezy import urlutils
+from breezy.registry import Registry
 from werkzeug.exceptions import (
     BadRequest,
     Forbidden,
@@ -19,17 +29,21 @@ from werkzeug.exceptions import (
     ServiceUnavailable,
 )
 
-from bzrstore.auth import Authenticator, parse_basic_auth
-from bzrstore.errors import render_error, unauthorized
-from bzrstore.metrics import Metrics
-from bzrstore.registry import Registry, RegistryUnavailable
+from bzrstore.errors import render_error
+from bzrstore.metrics import ROUTE_KEY
+from bzrstore.registry import RegistryUnavailable
 from bzrstore.repos.names import InvalidName, split_branch_path
-from bzrstore.repos.storage import Storage
-from bzrstore.smart.app import SmartAppCache, StartResponse
+from bzrstore.smart.app import StartResponse, StreamingSmartApp, make_smart_app
 from bzrstore.smart.body import RequestBody
-from bzrstore.smart.pushlog import PushContext, pushing
-from bzrstore.smart.verb_limits import MAX_BUFFERED_BODY_BYTES, buffers_body
-from bzrstore.smart.verbs import is_read_only
+from bzrstore.smart.diskfull import install_disk_full_errors
+from bzrstore.smart.pushlog import PushContext, install_hook, pushing
+from bzrstore.smart.verbs import (
+    MAX_BUFFERED_BODY_BYTES,
+    buffers_body,
+    build_command_registry,
+    is_read_only,
+)
+from bzrstore.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +58,7 @@ MAX_CACHED_CODEBASES = 10_000
 CREATING_VERBS = frozenset(
     {b"mkdir", b"BzrDirFormat.initialize", b"BzrDirFormat.initialize_ex_1.16"}
 )
+WRITE_NEEDS_CREDENTIALS = "this request writes: credentials required"
 
 
 @dataclass(frozen=True)
@@ -75,27 +90,56 @@ def parse_smart_path(environ: dict[str, Any]) -> SmartTarget:
     return SmartTarget(codebase, segments)
 
 
+class SmartAppCache:
+    """Mounted apps per (codebase, writable), least recently used dropped past a bound.
+
+    Each app registers a process-global chroot scheme, so apps are built once
+    and kept, never built per request.
+    """
+
+    def __init__(self, factory: Callable[[str, bool], StreamingSmartApp], size: int) -> None:
+        self._factory = factory
+        self._size = size
+        self._apps: OrderedDict[tuple[str, bool], StreamingSmartApp] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, codebase: str, writable: bool) -> StreamingSmartApp:
+        """The app for ``codebase``, built on first use."""
+        key = (codebase, writable)
+        with self._lock:
+            app = self._apps.get(key)
+            if app is not None:
+                self._apps.move_to_end(key)
+                return app
+            app = self._apps[key] = self._factory(codebase, writable)
+            if len(self._apps) > self._size:
+                _, dropped = self._apps.popitem(last=False)
+                dropped.close()
+            return app
+
+    def __len__(self) -> int:
+        return len(self._apps)
+
+    def close(self) -> None:
+        """Close every mounted app."""
+        with self._lock:
+            for app in self._apps.values():
+                app.close()
+            self._apps.clear()
+
+
 class SmartDispatcher:
     """Routes smart requests to per-codebase apps; everything else to ``fallback``."""
 
-    def __init__(self, fallback: Any, registry: Registry, storage: Storage,
-                 authenticator: Authenticator, apps: SmartAppCache, commands: Any,
-                 max_body_bytes: int, campaigns: tuple[str, ...] = (),
-                 codebase_cache_seconds: float = 0.0, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 anonymous_body_bytes: int | None = None) -> None:
+    def __init__(self, store: Store, fallback: Any, apps: SmartAppCache, commands: Registry,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
         self.fallback = fallback
-        self.registry = registry
-        self.storage = storage
-        self.authenticator = authenticator
         self.apps = apps
         self.commands = commands
         self.known_verbs = frozenset(commands.keys())
-        self.max_body_bytes = max_body_bytes
-        self.anonymous_body_bytes = min(anonymous_body_bytes or max_body_bytes, max_body_bytes)
-        self.campaigns = frozenset(campaigns)
-        self.codebase_cache_seconds = codebase_cache_seconds
-        self.metrics = metrics
+        self.campaigns = frozenset(store.settings.campaigns)
+        self.codebase_cache_seconds = store.settings.codebase_cache_seconds
         self.clock = clock
         # Codebase -> until when it is known registered with its repository on disk.
         self._ready_until: dict[str, float] = {}
@@ -103,7 +147,7 @@ class SmartDispatcher:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not environ.get("PATH_INFO", "").endswith(SMART_SUFFIX):
             return self.fallback(environ, start_response)
-        environ["bzrstore.route"] = "smart"
+        environ[ROUTE_KEY] = "smart"
         try:
             return self._serve(environ, start_response)
         except HTTPException as exc:
@@ -115,6 +159,37 @@ class SmartDispatcher:
             return render_error(error, environ)(environ, start_response)
 
     def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        target = self._target(environ)
+        known = self._ready_until.get(target.codebase, 0.0) > self.clock()
+        if not known:
+            self._check_registered(target.codebase)
+        settings, metrics = self.store.settings, self.store.metrics
+        body = RequestBody(environ, settings.max_body_bytes, metrics.smart_bytes_in.inc)
+        verb = body.read_head()
+        worker = self._authorize(environ, verb)
+        if worker is None:
+            body.limit(settings.anonymous_body_bytes)
+        if buffers_body(verb, self.commands):
+            body.limit(MAX_BUFFERED_BODY_BYTES)
+        metrics.count_smart(verb.decode() if verb in self.known_verbs else "unknown",
+                            worker is not None)
+        environ["wsgi.input"] = body
+        environ["breezy.relpath"] = target.relpath
+        if not known:
+            self._remember_ready(target.codebase)
+        if worker is None:
+            return self.apps.get(target.codebase, False)(environ, start_response)
+        if verb in CREATING_VERBS:
+            self.store.storage.ensure_parents(target.codebase, target.segments)
+        app = self.apps.get(target.codebase, True)
+        # The app runs the whole exchange inside this call (it returns a list, never a
+        # generator), so every tip change it makes happens while the context is set.
+        with pushing(PushContext(self.store.registry, target.codebase,
+                                 app.backing_transport.base, worker, metrics)):
+            return app(environ, start_response)
+
+    def _target(self, environ: dict[str, Any]) -> SmartTarget:
+        """The checked URL of a POST to an allowed campaign: 400, 405 or 403 otherwise."""
         try:
             target = parse_smart_path(environ)
         except InvalidName as exc:
@@ -123,38 +198,21 @@ class SmartDispatcher:
             raise MethodNotAllowed(["POST"], "smart requests must be POSTed")
         if self.campaigns and target.segments and target.segments[0] not in self.campaigns:
             raise Forbidden(f"campaign {target.segments[0]!r} is not allowed here")
-        known = self._ready_until.get(target.codebase, 0.0) > self.clock()
-        if not known:
-            self._check_registered(target.codebase)
-        body = RequestBody(environ, self.max_body_bytes,
-                           self.metrics.smart_bytes_in.inc if self.metrics else None)
-        verb = body.read_head()
-        worker = self._authorize(environ, verb)
-        if worker is None:
-            body.limit(self.anonymous_body_bytes)
-        if buffers_body(verb, self.commands):
-            body.limit(MAX_BUFFERED_BODY_BYTES)
-        if self.metrics is not None:
-            label = verb.decode() if verb in self.known_verbs else "unknown"
-            self.metrics.count_smart(label, worker is not None)
-        environ["wsgi.input"] = body
-        environ["breezy.relpath"] = target.relpath
-        environ["bzrstore.verb"] = verb
-        if not known:
-            self._remember_ready(target.codebase)
-        if worker is None:
-            return self.apps.get(target.codebase, False)(environ, start_response)
-        if verb in CREATING_VERBS:
-            self.storage.ensure_parents(target.codebase, target.segments)
-        app = self.apps.get(target.codebase, True)
-        with pushing(PushContext(self.registry, target.codebase, app.backing_transport.base,
-                                 worker, self.metrics)):
-            return app(environ, start_response)
+        return target
+
+    def _check_registered(self, codebase: str) -> None:
+        try:
+            registered = self.store.registry.codebase_exists(codebase)
+        except RegistryUnavailable as exc:
+            log.error("registry unavailable: %s", exc)
+            raise ServiceUnavailable("registry unavailable") from exc
+        if not registered:
+            raise NotFound(f"no such codebase: {codebase}")
 
     def _remember_ready(self, codebase: str) -> None:
         """Make the repository on first use; skip both checks for a while after."""
         try:
-            self.storage.ensure_repository(codebase)
+            self.store.storage.ensure_repository(codebase)
         except OSError as exc:  # a full or read-only disk: the storage, not the request
             log.error("cannot create the repository of %s: %s", codebase, exc)
             raise ServiceUnavailable("storage unavailable") from exc
@@ -162,27 +220,28 @@ class SmartDispatcher:
             self._ready_until.clear()
         self._ready_until[codebase] = self.clock() + self.codebase_cache_seconds
 
-    def _check_registered(self, codebase: str) -> None:
-        try:
-            registered = self.registry.codebase_exists(codebase)
-        except RegistryUnavailable as exc:
-            log.error("registry unavailable: %s", exc)
-            raise ServiceUnavailable("registry unavailable") from exc
-        if not registered:
-            raise NotFound(f"no such codebase: {codebase}")
-
     def _authorize(self, environ: dict[str, Any], verb: bytes | None) -> str | None:
-        """The worker writing, or None for a read-only request; 401 for a write without one."""
-        credentials = parse_basic_auth(environ)
-        if credentials is None:
-            if not is_read_only(verb, self.commands):
-                raise unauthorized("this request writes: credentials required")
-            return None
+        """The worker, or None for an anonymous read; 401 for a write without credentials."""
         try:
-            ok = self.authenticator.authenticate(*credentials, environ.get("REMOTE_ADDR", ""))
+            if is_read_only(verb, self.commands):
+                return self.store.identify(environ)
+            return self.store.require_worker(environ, WRITE_NEEDS_CREDENTIALS)
         except RegistryUnavailable as exc:
             raise ServiceUnavailable("registry unavailable") from exc
-        if not ok:
-            raise unauthorized("invalid credentials")
-        return credentials[0]
 
+
+def make_smart_dispatcher(store: Store, fallback: Any) -> SmartDispatcher:
+    """The smart path in front of ``fallback``, like dulwich's ``make_wsgi_chain``.
+
+    Installs Breezy's process-wide hooks (push log, full disk) once, builds the
+    bounded verb registry and the cache of one mounted app per (codebase, writable).
+    """
+    install_hook()
+    install_disk_full_errors()
+    commands = build_command_registry()
+
+    def mount(codebase: str, writable: bool) -> StreamingSmartApp:
+        return make_smart_app(store.storage.codebase_dir(codebase), writable, commands)
+
+    apps = SmartAppCache(mount, store.settings.smart_app_cache_size)
+    return SmartDispatcher(store, fallback, apps, commands)
