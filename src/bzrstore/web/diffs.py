@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context, url_for
@@ -27,12 +28,7 @@ def diff(codebase: str) -> Response:
 def revision_info(codebase: str) -> Response:
     """JSON list, newest first, of the left-hand ancestry of ``new`` not in ``old``."""
     repository, old, new = open_revisions(codebase)
-
-    def link(revid: bytes, parent: bytes) -> str:
-        return url_for("diffs.diff", codebase=codebase, old=parent.decode(),
-                       new=revid.decode(), _external=True)
-
-    entries, following = bzr.revision_info(repository, old, new, link,
+    entries, following = bzr.revision_info(repository, old, new, partial(diff_url, codebase),
                                            bzr.MAX_REVISION_INFO_ENTRIES)
     response = jsonify(entries)
     if following is not None:  # more than one answer holds: where the next page starts
@@ -40,6 +36,12 @@ def revision_info(codebase: str) -> Response:
                       new=following.decode(), _external=True)
         response.headers["Link"] = f'<{url}>; rel="next"'
     return response
+
+
+def diff_url(codebase: str, revid: bytes, parent: bytes) -> str:
+    """The URL of revision ``revid``'s diff against ``parent``."""
+    return url_for("diffs.diff", codebase=codebase, old=parent.decode(), new=revid.decode(),
+                   _external=True)
 
 
 def diff_limits() -> DiffLimits:

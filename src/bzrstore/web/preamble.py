@@ -2,10 +2,12 @@
 
 Views raise; they never turn an error into a response. A bad name is a 400, an unknown
 codebase or revision a 404, a registry outage a 503, whichever view meets it: the
-handlers below say so once. Codebases in URLs are checked by ``registered_codebase``,
+handlers below say so once. A codebase in a URL is checked by ``registered_codebase``,
 which each view calls where its checks put it (after content negotiation in the
-listing, after auth in remotes), not by a URL converter: a converter runs while the
-route is matched, before any of those checks, and a refusal there is a 404.
+listing, after Origin and auth in remotes). Not by a URL converter: it would run while
+the route is matched, before all of those; its ValidationError makes the route not
+match (a 404 where a bad name is a 400), and an HTTPException raised there answers
+before negotiation or auth and leaves the request without its route in the metrics.
 """
 
 from __future__ import annotations
