@@ -174,12 +174,3 @@ class Authenticator:
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
 
-
-def require_worker(authenticator: Authenticator, environ: dict[str, Any]) -> str:
-    """The worker whose credentials came with the request; 401 without good ones."""
-    credentials = parse_basic_auth(environ)
-    if credentials is None:
-        raise unauthorized()
-    if not authenticator.authenticate(*credentials, environ.get("REMOTE_ADDR", "")):
-        raise unauthorized("invalid credentials")
-    return credentials[0]

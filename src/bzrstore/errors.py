@@ -31,11 +31,15 @@ def wants_json(environ: dict[str, Any]) -> bool:
     return best == "application/json"
 
 
-def render_error(exc: HTTPException, environ: dict[str, Any]) -> Response:
-    """The response for ``exc``: its status and headers, a one-line text or JSON body."""
+def render_error(exc: HTTPException, environ: dict[str, Any],
+                 as_json: bool | None = None) -> Response:
+    """The response for ``exc``: its status and headers, a one-line text or JSON body.
+
+    JSON when ``as_json`` says so; when it is None, as the client's ``Accept`` prefers.
+    """
     response = exc.get_response(environ)
     message = exc.description or exc.name
-    if wants_json(environ):
+    if wants_json(environ) if as_json is None else as_json:
         response.set_data(json.dumps({"error": message, "status": exc.code}) + "\n")
         response.mimetype = "application/json"
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -102,14 +102,6 @@ class BranchRecords:
                        f" new_revision_id, worker, pushed_at FROM bzrstore_push {where}"
                        " ORDER BY pushed_at DESC LIMIT ?", (*params, limit)).fetchall()
         return [Push(*row) for row in rows]
-
-
-def iter_rows(tips: list[BranchTip]) -> Iterator[dict[str, Any]]:
-    """Branch tips as JSON-ready dicts."""
-    for tip in tips:
-        yield {"path": tip.path, "revno": tip.revno, "revision_id": tip.revision_id,
-               "committer": tip.committer, "timestamp": tip.timestamp,
-               "message": tip.message}
 
 
 @dataclass(frozen=True)

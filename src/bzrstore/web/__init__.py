@@ -6,9 +6,9 @@ from flask import Flask
 
 from bzrstore.store import Store
 from bzrstore.web.admin import admin
-from bzrstore.web.diffs import api
+from bzrstore.web.diffs import diffs
 from bzrstore.web.listings import listings
-from bzrstore.web.ops import views
+from bzrstore.web.ops import ops
 from bzrstore.web.preamble import STORE_KEY, install_preamble
 from bzrstore.web.remotes import remotes
 
@@ -17,7 +17,7 @@ def create_web_app(store: Store) -> Flask:
     """The Flask app over ``store``: every blueprint, the request hooks, the error handlers."""
     app = Flask(__name__)
     app.extensions[STORE_KEY] = store
-    for blueprint in (views, api, listings, remotes, admin):
+    for blueprint in (ops, diffs, listings, remotes, admin):
         app.register_blueprint(blueprint)
     install_preamble(app)
     return app

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from breezy import errors
 from flask import Blueprint, Response, jsonify, render_template, request
-from werkzeug.exceptions import BadRequest, Forbidden
+from werkzeug.exceptions import BadRequest
 
-from bzrstore.auth import require_worker
 from bzrstore.repos.branches import break_lock
-from bzrstore.repos.names import InvalidName
-from bzrstore.web.csrf import check_form_token, form_token, refuse_foreign_origin
+from bzrstore.web.access import admin_required, current_user, same_origin
+from bzrstore.web.csrf import check_form_token, form_token
 from bzrstore.web.params import int_arg, page_arg, text_arg
 from bzrstore.web.preamble import get_store
 
@@ -25,15 +25,6 @@ MAX_PUSHES = 1000
 BREAK_LOCK_FORM = "break-lock"
 
 
-def _require_admin() -> str:
-    """The admin making this request: 401 without good credentials, 403 for non-admins."""
-    store = get_store()
-    worker = require_worker(store.authenticator, request.environ)
-    if not store.registry.is_admin(worker):
-        raise Forbidden("admins only")
-    return worker
-
-
 def disk_usage(path: Path) -> int:
     """Bytes used by the files under ``path`` (0 if it does not exist yet)."""
     total = 0
@@ -43,34 +34,42 @@ def disk_usage(path: Path) -> int:
 
 
 @admin.get("/admin/")
+@admin_required
 def overview() -> Response:
     """Codebases with size, branches and last push; workers; recent pushes."""
-    user = _require_admin()
-    store = get_store()
     page = page_arg(request.args)
-    names, total = store.registry.page_codebases(text_arg(request.args, "q"), PAGE_SIZE,
-                                                 (page - 1) * PAGE_SIZE)
-    sizes = {name: disk_usage(store.storage.codebase_dir(name)) for name in names}
-    return Response(render_template(
-        "admin.html", codebases=store.registry.codebase_activity(names), sizes=sizes,
-        total=total, page=page, per_page=PAGE_SIZE,
-        workers=store.registry.list_workers(), csrf_token=form_token(BREAK_LOCK_FORM, user),
-        pushes=store.registry.recent_pushes(limit=RECENT_PUSHES)))
+    listing = overview_of(text_arg(request.args, "q"), page)
+    return Response(render_template("admin.html", **listing,
+                                    csrf_token=form_token(BREAK_LOCK_FORM, current_user())))
+
+
+def overview_of(query: str, page: int) -> dict[str, Any]:
+    """What the admin page shows: a page of codebases matching ``query``, workers, pushes."""
+    registry = get_store().registry
+    names, total = registry.page_codebases(query, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    sizes = {name: disk_usage(get_store().storage.codebase_dir(name)) for name in names}
+    return {"codebases": registry.codebase_activity(names), "sizes": sizes, "total": total,
+            "page": page, "per_page": PAGE_SIZE, "workers": registry.list_workers(),
+            "pushes": registry.recent_pushes(limit=RECENT_PUSHES)}
 
 
 @admin.post("/admin/break-lock")
+@same_origin  # before the credentials: browsers replay cached ones
+@admin_required
 def break_lock_action() -> Response:
     """Break the lock of ``<cb>[/<branch>]`` left by a client that died."""
-    refuse_foreign_origin(required=False)
-    check_form_token(BREAK_LOCK_FORM, _require_admin())
+    check_form_token(BREAK_LOCK_FORM, current_user())
     target = request.form.get("target", "")
+    lines = break_target_lock(target)
+    return Response(render_template("break_lock.html", target=target, lines=lines))
+
+
+def break_target_lock(target: str) -> list[str]:
+    """What breaking the locks at ``target`` did: 400 when there is no branch or repository."""
     try:
-        lines = break_lock(get_store().settings.repos_dir, target)
-    except InvalidName as exc:
-        raise BadRequest(str(exc)) from exc
+        return break_lock(get_store().settings.repos_dir, target)
     except errors.NotBranchError as exc:
         raise BadRequest(f"no branch or repository at {target!r}") from exc
-    return Response(render_template("break_lock.html", target=target, lines=lines))
 
 
 @admin.get("/api/pushes")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context
-from werkzeug.exceptions import BadRequest, NotAcceptable, NotFound
+from werkzeug.exceptions import NotAcceptable
 
-from bzrstore.registry.branches import iter_rows
-from bzrstore.repos.names import InvalidName, check_codebase
+from bzrstore.registry.branches import BranchTip
 from bzrstore.web.params import page_arg, text_arg
-from bzrstore.web.preamble import get_store
+from bzrstore.web.preamble import get_store, registered_codebase
 
 listings = Blueprint("listings", __name__)
 
@@ -90,16 +90,9 @@ def _text_listing(query: str):
 def branches(codebase: str) -> Response:
     """Branches of a codebase as the store last saw them pushed: path, revno, tip, message."""
     kind = _negotiate(LISTING_TYPES)
-    store = get_store()
-    try:
-        check_codebase(codebase)
-    except InvalidName as exc:
-        raise BadRequest(str(exc)) from exc
-    if not store.registry.codebase_exists(codebase):
-        raise NotFound(f"no such codebase: {codebase}")
-    tips = store.registry.list_branches(codebase)
+    tips = get_store().registry.list_branches(registered_codebase(codebase))
     if kind == "application/json":
-        response = jsonify({"codebase": codebase, "branches": list(iter_rows(tips))})
+        response = jsonify({"codebase": codebase, "branches": [branch_row(t) for t in tips]})
     elif kind == "text/plain":
         lines = (f"{escape_text(t.path)}\t{t.revno}\t{escape_text(t.revision_id)}\n"
                  for t in tips)
@@ -108,6 +101,12 @@ def branches(codebase: str) -> Response:
         response = Response(render_template("branches.html", codebase=codebase, tips=tips))
     response.vary.add("Accept")
     return response
+
+
+def branch_row(tip: BranchTip) -> dict[str, Any]:
+    """A branch tip as a row of the JSON listing."""
+    return {"path": tip.path, "revno": tip.revno, "revision_id": tip.revision_id,
+            "committer": tip.committer, "timestamp": tip.timestamp, "message": tip.message}
 
 
 @listings.get("/repositories")

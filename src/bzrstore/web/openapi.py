@@ -7,15 +7,12 @@ from typing import Any
 
 from bzrstore.web.admin import MAX_PUSHES, RECENT_PUSHES
 from bzrstore.web.listings import PAGE_SIZE
+from bzrstore.web.openapi_schemas import SCHEMAS, schema_ref
 from bzrstore.web.params import MAX_PAGE
 
 TEXT = "text/plain"
 JSON = "application/json"
 HTML = "text/html"
-
-
-def _schema(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _body(description: str, *types: str, schema: dict[str, Any] | None = None
@@ -27,7 +24,7 @@ def _body(description: str, *types: str, schema: dict[str, Any] | None = None
 
 def _error(description: str) -> dict[str, Any]:
     """An error: one line of text, or ``{"error", "status"}`` when the client asks for JSON."""
-    return _body(description, TEXT, JSON, schema=_schema("Error"))
+    return _body(description, TEXT, JSON, schema=schema_ref("Error"))
 
 
 def _param(name: str, where: str, description: str, required: bool = False,
@@ -63,7 +60,7 @@ def _codebases_listing() -> dict[str, Any]:
         "parameters": LISTING_PARAMS,
         "responses": {
             "200": _body("A page of codebase names.", *LISTED_AS,
-                         schema=_schema("CodebaseListing")),
+                         schema=schema_ref("CodebaseListing")),
             "400": _error(f"`page` is not a whole number from 1 to {MAX_PAGE}, or `q` is over "
                           "255 characters or holds control characters."),
             "406": _error("None of HTML, JSON or text is acceptable."),
@@ -78,7 +75,7 @@ PATHS: dict[str, Any] = {
         "description": NEGOTIATED.replace("one name", "path, revno and tip"),
         "parameters": [CODEBASE],
         "responses": {
-            "200": _body("The branches.", *LISTED_AS, schema=_schema("BranchListing")),
+            "200": _body("The branches.", *LISTED_AS, schema=schema_ref("BranchListing")),
             "400": _error("Invalid codebase name."),
             "404": _error("No such codebase."),
             "406": _error("None of HTML, JSON or text is acceptable."),
@@ -107,9 +104,9 @@ PATHS: dict[str, Any] = {
         "parameters": [CODEBASE, *REVISIONS],
         "responses": {
             "200": _body("The revisions.", JSON, schema={
-                "type": "array", "items": _schema("RevisionInfo")}),
-            "400": _body("A parameter is missing or malformed.", JSON, schema=_schema("Error")),
-            "404": _body("Unknown codebase or revision.", JSON, schema=_schema("Error")),
+                "type": "array", "items": schema_ref("RevisionInfo")}),
+            "400": _body("A parameter is missing or malformed.", JSON, schema=schema_ref("Error")),
+            "404": _body("Unknown codebase or revision.", JSON, schema=schema_ref("Error")),
         }}},
     "/{codebase}/remotes/{remote}": {"post": {
         "summary": "Set the parent location of branch `<codebase>/<remote>`",
@@ -120,7 +117,7 @@ PATHS: dict[str, Any] = {
                 "type": "object", "required": ["url"],
                 "properties": {"url": {"type": "string", "format": "uri"}}}}}},
         "responses": {
-            "200": _body("The parent location was set.", JSON, schema=_schema("Remote")),
+            "200": _body("The parent location was set.", JSON, schema=schema_ref("Remote")),
             "400": _error("Invalid name, or `url` is not a URL brz could pull from."),
             **UNAUTHORIZED,
             "403": _error("Sent by a browser from another origin."),
@@ -144,7 +141,7 @@ PATHS: dict[str, Any] = {
                    f"at most {MAX_PUSHES}).", pattern="^[0-9]+$"),
         ],
         "responses": {
-            "200": _body("Pushes.", JSON, schema={"type": "array", "items": _schema("Push")}),
+            "200": _body("Pushes.", JSON, schema={"type": "array", "items": schema_ref("Push")}),
             "400": _error(f"`limit` is not a whole number from 1 to {MAX_PUSHES}."),
         }}},
     "/admin/": {"get": {
@@ -189,50 +186,6 @@ PATHS: dict[str, Any] = {
         "summary": "This document",
         "responses": {"200": _body("OpenAPI 3.1.", JSON, schema={"type": "object"})}}},
 }
-
-_NULLABLE_STRING = {"type": ["string", "null"]}
-SCHEMAS: dict[str, Any] = {
-    "Error": {"type": "object", "required": ["error", "status"], "properties": {
-        "error": {"type": "string"}, "status": {"type": "integer"}}},
-    "CodebaseListing": {
-        "type": "object", "required": ["codebases", "total", "page", "per_page"],
-        "properties": {"codebases": {"type": "array", "items": {"type": "string"}},
-                       "total": {"type": "integer"}, "page": {"type": "integer"},
-                       "per_page": {"type": "integer"}}},
-    "BranchListing": {
-        "type": "object", "required": ["codebase", "branches"],
-        "properties": {"codebase": {"type": "string"},
-                       "branches": {"type": "array", "items": _schema("Branch")}}},
-    "Branch": {
-        "type": "object",
-        "required": ["path", "revno", "revision_id", "committer", "timestamp", "message"],
-        "properties": {"path": {"type": "string"}, "revno": {"type": "integer"},
-                       "revision_id": {"type": "string"}, "committer": _NULLABLE_STRING,
-                       "timestamp": {"type": ["number", "null"],
-                                     "description": "POSIX time of the tip's commit"},
-                       "message": _NULLABLE_STRING}},
-    "RevisionInfo": {
-        "type": "object",
-        "description": "Both spellings of the id are given: Janitor's readers differ.",
-        "required": ["revision-id", "revision_id", "message", "link", "commit_id"],
-        "properties": {"revision-id": {"type": "string"}, "revision_id": {"type": "string"},
-                       "message": {"type": "string"},
-                       "link": {"type": ["string", "null"], "format": "uri",
-                                "description": "This revision's diff against its left parent"},
-                       "commit_id": {"type": "null"}}},
-    "Remote": {"type": "object", "required": ["codebase", "remote", "url"], "properties": {
-        "codebase": {"type": "string"}, "remote": {"type": "string"},
-        "url": {"type": "string"}}},
-    "Push": {
-        "type": "object",
-        "required": ["codebase", "path", "old_revno", "old_revision_id", "new_revno",
-                     "new_revision_id", "worker", "pushed_at"],
-        "properties": {"codebase": {"type": "string"}, "path": {"type": "string"},
-                       "old_revno": {"type": "integer"}, "old_revision_id": {"type": "string"},
-                       "new_revno": {"type": "integer"}, "new_revision_id": {"type": "string"},
-                       "worker": _NULLABLE_STRING, "pushed_at": {"type": "number"}}},
-}
-
 
 def build_document() -> dict[str, Any]:
     """The OpenAPI document served at ``/openapi.json``."""

@@ -8,11 +8,10 @@ from breezy import errors, urlutils
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest, NotFound
 
-from bzrstore.auth import require_worker
 from bzrstore.repos.branches import set_parent_location
-from bzrstore.repos.names import InvalidName, check_campaign, check_codebase
-from bzrstore.web.csrf import refuse_foreign_origin
-from bzrstore.web.preamble import get_store
+from bzrstore.repos.names import check_campaign, check_codebase
+from bzrstore.web.access import same_origin, worker_required
+from bzrstore.web.preamble import get_store, registered_codebase
 
 remotes = Blueprint("remotes", __name__)
 
@@ -38,24 +37,23 @@ def check_remote_url(url: str) -> str:
 
 
 @remotes.post("/<codebase>/remotes/<remote>")
+@same_origin  # brz and Janitor send no Origin; a browser page from elsewhere does
+@worker_required
 def set_remote(codebase: str, remote: str) -> Response:
     """Set the parent location of branch ``<cb>/<remote>``; workers only."""
-    # brz and Janitor send no Origin; a browser page from elsewhere does.
-    refuse_foreign_origin(required=False)
-    store = get_store()
-    require_worker(store.authenticator, request.environ)
-    try:
-        check_codebase(codebase)
-        check_campaign(remote)
-    except InvalidName as exc:
-        raise BadRequest(str(exc)) from exc
+    check_codebase(codebase)
+    check_campaign(remote)
     url = check_remote_url(request.form.get("url", ""))
-    if not store.registry.codebase_exists(codebase):
-        raise NotFound(f"no such codebase: {codebase}")
+    registered_codebase(codebase)
+    set_parent(codebase, remote, url)
+    return jsonify({"codebase": codebase, "remote": remote, "url": url})
+
+
+def set_parent(codebase: str, remote: str, url: str) -> None:
+    """Make ``url`` the parent of branch ``<cb>/<remote>``: 404 when there is no such branch."""
     try:
-        set_parent_location(store.settings.repos_dir, f"{codebase}/{remote}", url)
+        set_parent_location(get_store().settings.repos_dir, f"{codebase}/{remote}", url)
     except errors.NotBranchError as exc:
         raise NotFound(f"no such branch: {codebase}/{remote}") from exc
     except urlutils.InvalidURL as exc:  # Breezy's URLs are ASCII: an IDN host, say
         raise BadRequest(f"url is not a URL Breezy accepts: {exc}") from exc
-    return jsonify({"codebase": codebase, "remote": remote, "url": url})
