@@ -12,13 +12,10 @@ import pytest
 from breezy.controldir import ControlDir
 from webtest import TestApp
 
-from bzrstore import create_app
-from bzrstore.auth import hash_password
-from bzrstore.config import load_settings
-from helpers import basic
+from helpers import ADMIN, WORKER, basic, make_app, seed, store_of
 from smartwire import request_v3
 
-USERS = {"anonymous": {}, "worker": basic("worker", "secret"), "admin": basic("boss", "secret")}
+USERS = {"anonymous": {}, "worker": basic(*WORKER), "admin": basic(*ADMIN)}
 # Statuses for (anonymous, worker, admin).
 EVERYONE = (200, 200, 200)
 WORKERS = (401, 200, 200)
@@ -74,13 +71,9 @@ SMART: dict[bytes, tuple[tuple[bytes, ...], tuple[int, int, int]]] = {
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> TestApp:
-    """Codebase ``alpha`` (its repository and branch ``upstream``), a worker and an admin."""
-    app = create_app(load_settings(environ={}, data=tmp_path_factory.mktemp("perm") / "data"))
-    store = app.extensions["bzrstore"]
-    store.registry.add_codebase("alpha")
-    store.registry.add_worker("worker", hash_password("secret", rounds=4))
-    store.registry.add_worker("boss", hash_password("secret", rounds=4), admin=True)
-    root = store.storage.ensure_repository("alpha")
+    """The seeded app, with codebase ``alpha``'s repository and its branch ``upstream``."""
+    app = seed(make_app(tmp_path_factory.mktemp("perm") / "data"))
+    root = store_of(app).storage.ensure_repository("alpha")
     ControlDir.create_branch_convenience(str(root / "upstream"), force_new_tree=False)
     return TestApp(app)
 
@@ -130,7 +123,7 @@ def test_smart_verb(web: TestApp, verb: bytes, who: str, status: int):
                         headers={**USERS[who], "Content-Type": "application/octet-stream"})
     assert response.status_int == status, response.text
     if SMART[verb][1] == WORKERS:  # the write happened exactly when it was allowed
-        made = web.app.extensions["bzrstore"].settings.repos_dir / "alpha/perm" / who / ".bzr"
+        made = store_of(web.app).settings.repos_dir / "alpha/perm" / who / ".bzr"
         assert made.is_dir() == (status == 200)
 
 

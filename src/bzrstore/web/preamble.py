@@ -28,6 +28,7 @@ from werkzeug.exceptions import (
 
 from bzrstore.auth import parse_basic_auth
 from bzrstore.errors import render_error
+from bzrstore.metrics import ROUTE_KEY
 from bzrstore.registry import RegistryUnavailable
 from bzrstore.repos.names import InvalidName, check_codebase
 from bzrstore.repos.revisions import InvalidRevision, UnknownRevision
@@ -81,7 +82,7 @@ def install_preamble(app: Flask) -> None:
 
 def _label_route() -> None:
     # The rule, not the path, so that metrics have one series per endpoint.
-    request.environ["bzrstore.route"] = request.url_rule.rule if request.url_rule else "unmatched"
+    request.environ[ROUTE_KEY] = request.url_rule.rule if request.url_rule else "unmatched"
 
 
 def _refuse_malformed_credentials() -> None:
