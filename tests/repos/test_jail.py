@@ -15,7 +15,7 @@ from webtest import TestApp
 from bzrstore import cli, create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
-from bzrstore.node.transfer import export_codebase
+from bzrstore.node.archive import export_codebase
 from bzrstore.repos.branches import break_lock, set_parent_location
 from bzrstore.repos.check import check_codebases
 from bzrstore.repos.controldirs import find_branches
