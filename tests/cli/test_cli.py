@@ -9,8 +9,8 @@ import pytest
 
 import bzrstore
 from bzrstore import auth, cli
-from bzrstore.cli import serve, workers
 from bzrstore.auth import Authenticator
+from bzrstore.cli import serve, workers
 from bzrstore.config import CONFIG_FILE_ENV, OPTIONS, Settings
 from bzrstore.registry import open_registry
 from bzrstore.repos import branches, check

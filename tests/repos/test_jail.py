@@ -194,20 +194,6 @@ def test_find_branches_does_not_loop_through_symlinks(settings):
     assert [b.base.rstrip("/").rsplit("/", 2)[-2:] for b in branches] == [["camp", "main"]]
 
 
-def test_ensure_parents_does_not_follow_a_planted_symlink(settings, tmp_path):
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    storage = Storage(settings.repos_dir)
-    (settings.repos_dir / "alpha" / "outlink").symlink_to(elsewhere)
-    storage.ensure_parents("alpha", ("outlink", "deeper", "main"))
-    (settings.repos_dir / "alpha" / "file").write_text("x")
-    storage.ensure_parents("alpha", ("file", "deeper", "main"))
-    assert list(elsewhere.iterdir()) == []
-    storage.ensure_parents("alpha", ("new", "deeper", "main"))
-    assert (settings.repos_dir / "alpha" / "new" / "deeper").is_dir()
-    assert not (settings.repos_dir / "alpha" / "new" / "deeper" / "main").exists()
-
-
 def test_smart_push_below_a_planted_symlink_creates_nothing_outside(web, settings, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
