@@ -8,7 +8,6 @@ built from it. ``GUNICORN_OPTIONS`` are what ``gunicorn.conf.py`` reads through
 from __future__ import annotations
 
 import ipaddress
-import multiprocessing
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -109,7 +108,7 @@ SYNC_WORKER = "bzrstore.node.workers.IdleLimitedSync"
 GUNICORN_OPTIONS: tuple[Option, ...] = (
     Option("bind", "GUNICORN_BIND", str, "127.0.0.1:8000",
            "address to listen on (HOST:PORT or unix:PATH); a systemd socket overrides it"),
-    Option("workers", "GUNICORN_WORKERS", int, lambda values: 2 * multiprocessing.cpu_count(),
+    Option("workers", "GUNICORN_WORKERS", int, lambda values: 2 * os.cpu_count(),
            "worker processes", "2 x CPU cores"),
     Option("threads", "GUNICORN_THREADS", int, 4, "threads per worker process; 1: sync workers"),
     Option("worker_class", "GUNICORN_WORKER_CLASS", str,
