@@ -31,7 +31,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from nginx import MB, Nginx, RssSampler, make_large_branch  # noqa: E402
-
 from servers import BIN, Brz, Gunicorn  # noqa: E402
 
 CHOICES = {  # name: (proxy_request_buffering, proxy_buffering); None = no nginx

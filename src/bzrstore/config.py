@@ -1,4 +1,9 @@
-"""Settings: one table of every option, read from the environment and an optional file."""
+"""Settings: one table of every option, read from the environment and an optional file.
+
+``OPTIONS`` are bzrstore's own (``BZRSTORE_*``, or keys of the TOML file); ``Settings`` is
+built from it. ``GUNICORN_OPTIONS`` are what ``gunicorn.conf.py`` reads through
+``gunicorn_settings``. Each default is written once, here; ``bzrstore --help`` lists both.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +38,14 @@ def _parse_bool(value: str) -> bool:
 
 @dataclass(frozen=True)
 class Option:
-    """One setting: its field name, environment variable, parser and meaning."""
+    """One setting: its field name, environment variable, parser, default and meaning."""
 
     name: str
     env: str
     parse: Callable[[str], Any]
-    default: Any
+    default: Any  # or a function of the values read before it (gunicorn's)
     help: str
+    shown: str = ""  # such a function's result, in words
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -93,33 +99,36 @@ OPTIONS: tuple[Option, ...] = (
            "'bzrstore serve' uses werkzeug's development server instead of gunicorn"),
 )
 CONFIG_FILE_ENV = "BZRSTORE_CONFIG"
+_BY_NAME = {option.name: option for option in OPTIONS}
+
+THREADED_WORKER = "bzrstore.node.workers.IdleLimitedThreads"
+SYNC_WORKER = "bzrstore.node.workers.IdleLimitedSync"
+
+# gunicorn's settings, by gunicorn's own names; gunicorn.conf.py says why each default.
+GUNICORN_OPTIONS: tuple[Option, ...] = (
+    Option("bind", "GUNICORN_BIND", str, "127.0.0.1:8000",
+           "address to listen on (HOST:PORT or unix:PATH); a systemd socket overrides it"),
+    Option("workers", "GUNICORN_WORKERS", int, lambda values: 2 * os.cpu_count(),
+           "worker processes", "2 x CPU cores"),
+    Option("threads", "GUNICORN_THREADS", int, 4, "threads per worker process; 1: sync workers"),
+    Option("worker_class", "GUNICORN_WORKER_CLASS", str,
+           lambda values: THREADED_WORKER if values["threads"] > 1 else SYNC_WORKER,
+           "gunicorn worker class", f"{THREADED_WORKER}, {SYNC_WORKER} when GUNICORN_THREADS=1"),
+    Option("timeout", "GUNICORN_TIMEOUT", int, 300,
+           "seconds a request may move no byte before its worker is killed as stuck"),
+    Option("graceful_timeout", "GUNICORN_GRACEFUL_TIMEOUT", int, 300,
+           "seconds a reload or stop lets running requests (a push) finish"),
+    Option("max_requests", "GUNICORN_MAX_REQUESTS", int, 2000,
+           "requests after which a worker process is replaced (0: never)"),
+    Option("max_requests_jitter", "GUNICORN_MAX_REQUESTS_JITTER", int, 200,
+           "up to this many more, so workers are not all replaced at once"),
+    Option("accesslog", "GUNICORN_ACCESSLOG", str, "-", "access log file ('-': standard output)"),
+    Option("loglevel", "GUNICORN_LOGLEVEL", str, "info", "debug, info, warning, error, critical"),
+)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Validated settings of one bzrstore instance."""
-
-    data: Path = Path("data")
-    database_url: str = ""
-    max_body_bytes: int = GIB
-    campaigns: tuple[str, ...] = ()
-    auth_cache_seconds: float = 60.0
-    codebase_cache_seconds: float = 10.0
-    smart_app_cache_size: int = 256
-    db_pool_size: int = 4
-    mmap_threshold_bytes: int = 1024**2
-    trusted_proxies: tuple[str, ...] = ()
-    diff_timeout_seconds: float = 8.0
-    diff_max_bytes: int = 200 * MIB
-    max_anonymous_body_bytes: int = 4 * MIB
-    client_idle_seconds: float = 30.0
-    diff_max_file_bytes: int = 4 * MIB
-    auth_max_failures: int = 10
-    auth_failure_window_seconds: float = 60.0
-    runtime_dir: Path = Path("")
-    public_url: str = ""
-    secret_key: str = ""
-    dev_server: bool = False
+class _SettingsRules:
+    """What ``Settings`` adds to its fields: the checks, and the paths derived from data."""
 
     def __post_init__(self) -> None:
         if self.max_body_bytes <= 0:
@@ -174,6 +183,17 @@ class Settings:
         return self.data / "bzrstore.sqlite3"
 
 
+# A frozen dataclass with one field per option, named and defaulted by the table.
+Settings = make_dataclass(
+    "Settings",
+    # The type of a field is its default's (a tuple holds strings, a path is a Path).
+    [(option.name, Path if isinstance(option.default, Path) else type(option.default),
+      field(default=option.default)) for option in OPTIONS],
+    bases=(_SettingsRules,), frozen=True,
+    namespace={"__module__": __name__, "__doc__": "Validated settings of one bzrstore instance."},
+)
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build settings from the config file, then the environment, then ``overrides``."""
     environ = os.environ if environ is None else environ
@@ -186,7 +206,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if raw is not None:
             values[option.name] = _parse(option, raw)
     values.update(overrides)
-    values["data"] = Path(values.get("data", Path("data"))).absolute()
+    values["data"] = Path(values.get("data", _BY_NAME["data"].default)).absolute()
     return Settings(**values)
 
 
@@ -197,12 +217,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             raw = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {CONFIG_FILE_ENV} file {path}: {exc}") from exc
-    known = {option.name: option for option in OPTIONS}
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        if key not in known:
+        if key not in _BY_NAME:
             raise ConfigError(f"unknown setting {key!r} in {path}")
-        values[key] = _parse(known[key], value) if isinstance(value, str) else value
+        values[key] = _parse(_BY_NAME[key], value) if isinstance(value, str) else value
     # TOML arrays arrive as lists; the settings hold tuples.
     return {key: tuple(value) if isinstance(value, list) else value
             for key, value in values.items()}
@@ -215,12 +234,15 @@ def _parse(option: Option, raw: str) -> Any:
         raise ConfigError(f"{option.env}: {exc}") from exc
 
 
-def describe_settings() -> str:
-    """Text listing every setting, its variable and default, for ``--help``."""
-    defaults = {f.name: f.default for f in fields(Settings)}
-    lines = [f"Settings (environment, or keys of the TOML file named by {CONFIG_FILE_ENV}):"]
-    for option in OPTIONS:
-        default = defaults[option.name]
-        shown = ",".join(default) if isinstance(default, tuple) else default
-        lines.append(f"  {option.env} (default: {shown!s:s})\n      {option.help}")
-    return "\n".join(lines)
+def gunicorn_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """gunicorn's settings by its own names: ``GUNICORN_*`` where set, else the defaults."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for option in GUNICORN_OPTIONS:
+        raw = environ.get(option.env)
+        if raw is not None:
+            values[option.name] = _parse(option, raw)
+        else:
+            default = option.default
+            values[option.name] = default(values) if callable(default) else default
+    return values

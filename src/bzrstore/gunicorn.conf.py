@@ -1,35 +1,38 @@
 """gunicorn settings for bzrstore: ``gunicorn -c gunicorn.conf.py [--bind HOST:PORT]``.
 
-Every value can be changed by environment (GUNICORN_* below) or the command line.
+Every value can be changed by environment (GUNICORN_* below) or the command line. The
+variables, their defaults and meanings are one table in bzrstore.config (GUNICORN_OPTIONS),
+which ``bzrstore --help`` shows; this file says why each default is what it is.
 """
 
-import multiprocessing
 import os
+
+from bzrstore.config import gunicorn_settings
+
+# Light: config.py imports no Flask or Breezy, so the arbiter stays small.
+_env = gunicorn_settings()
 
 # The app: a factory call, so each worker builds its own registry connections.
 wsgi_app = "bzrstore:create_app()"
 
 # Where to listen; nginx normally sits in front (deploy/nginx/).
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+bind = _env["bind"]
 
 # Worker processes: a smart request is CPU and disk work inside Breezy, so two per
 # core keeps a core busy while another process waits on disk.
-workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count()))
+workers = _env["workers"]
 # Threads per process (gthread). A connection that has sent nothing yet waits in the
 # process's poller and holds no thread, and a few stalled clients hold only a few of
 # the threads, so a node exposed without nginx still answers /health while they wait
 # out BZRSTORE_CLIENT_IDLE_SECONDS (with one thread, sync workers: each stalled
 # socket holds a whole process). Each request keeps its own budget (128 MiB), so a
 # process may grow by up to threads x that; GUNICORN_THREADS=1 gives sync workers.
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = _env["threads"]
 # gunicorn's own classes with a timeout on each client socket: a client that sends
 # or takes no byte for BZRSTORE_CLIENT_IDLE_SECONDS is dropped (workers.py). Both
 # send PEP 3333's write() straight to the socket, so responses stream either way.
-worker_class = os.environ.get(
-    "GUNICORN_WORKER_CLASS",
-    "bzrstore.node.workers.IdleLimitedThreads" if threads > 1
-    else "bzrstore.node.workers.IdleLimitedSync",
-)
+# IdleLimitedThreads, or IdleLimitedSync when there is one thread.
+worker_class = _env["worker_class"]
 
 # A clone or push of a large repository is one long request. A sync worker tells
 # the arbiter it is alive only between requests, so bzrstore's smart app does it
@@ -40,9 +43,9 @@ worker_class = os.environ.get(
 # still cover the longest pause inside one request: Breezy committing a pushed
 # stream (and repacking) at its end. A stalled *client* is
 # dropped sooner, after BZRSTORE_CLIENT_IDLE_SECONDS (the worker class above).
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))
+timeout = _env["timeout"]
 # On reload or stop, let a running push finish before its worker is killed.
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "300"))
+graceful_timeout = _env["graceful_timeout"]
 # No keep-alive: each request on its own connection, as with sync workers. brz reuses
 # a kept-alive connection without retrying, so a reload (which closes the old
 # workers' idle connections) would break a push that is between two requests.
@@ -50,18 +53,18 @@ keepalive = 0
 
 # Recycle workers now and then so slow leaks in long-lived processes cannot grow;
 # the jitter keeps them from all restarting at once.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
+max_requests = _env["max_requests"]
+max_requests_jitter = _env["max_requests_jitter"]
 
 # Build the app in each worker (not in the arbiter), so database pools and
 # Breezy's process-global chroot registrations are never shared across a fork.
 preload_app = False
 
 # Access log with the request duration (%(M)s ms) and response bytes (%(B)s).
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+accesslog = _env["accesslog"]
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+loglevel = _env["loglevel"]
 
 # X-Forwarded-* are bzrstore's to judge (BZRSTORE_TRUSTED_PROXIES, proxies.py).
 # gunicorn's own default believes X-Forwarded-Proto from 127.0.0.1 and any Unix

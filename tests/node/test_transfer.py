@@ -16,7 +16,7 @@ import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
 
-from bzrstore.node.transfer import MANIFEST_NAME, SUMS_NAME
+from bzrstore.node.archive import MANIFEST_NAME, SUMS_NAME
 from bzrstore.repos.storage import Storage
 from helpers import POSTGRES_URL_ENV, starts_processes
 from postgres import postgres_schema

@@ -7,9 +7,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from bzrstore.config import Settings
-from bzrstore.registry import Registry
-from bzrstore.registry import open_registry as _open
+from bzrstore.config import CONFIG_FILE_ENV, GUNICORN_OPTIONS, OPTIONS, Option, Settings
+from bzrstore.registry import Registry, open_registry
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -19,7 +18,7 @@ class CommandError(Exception):
 
 
 def command(commands: argparse._SubParsersAction, name: str, help: str,
-             handler: Handler) -> argparse.ArgumentParser:
+            handler: Handler) -> argparse.ArgumentParser:
     """Add subcommand ``name`` that runs ``handler(settings, args)``."""
     parser = commands.add_parser(name, help=help, description=help)
     parser.set_defaults(handler=handler)
@@ -33,11 +32,31 @@ def fail(message: str) -> int:
 
 
 @contextmanager
-def open_registry(settings: Settings) -> Iterator[Registry]:
-    """The configured registry, with its tables, closed afterwards."""
-    registry = _open(settings)
+def registry_session(settings: Settings) -> Iterator[Registry]:
+    """The configured registry with its tables made sure of, closed afterwards.
+
+    Unlike ``registry.open_registry``, which only connects, a command may be the first
+    thing ever run against a database, so the schema is created here.
+    """
+    registry = open_registry(settings)
     try:
         registry.ensure_schema()
         yield registry
     finally:
         registry.close()
+
+
+def describe_settings() -> str:
+    """Every setting of both tables, its variable and default, for ``--help``."""
+    lines = [f"Settings (environment, or keys of the TOML file named by {CONFIG_FILE_ENV}):"]
+    lines += map(_describe, OPTIONS)
+    lines.append("gunicorn settings (environment of 'bzrstore serve' or"
+                 " 'gunicorn -c gunicorn.conf.py'):")
+    lines += map(_describe, GUNICORN_OPTIONS)
+    return "\n".join(lines)
+
+
+def _describe(option: Option) -> str:
+    default = option.default
+    shown = option.shown or (",".join(default) if isinstance(default, tuple) else default)
+    return f"  {option.env} (default: {shown!s:s})\n      {option.help}"

@@ -12,8 +12,9 @@ from bzrstore.repos.controldirs import (
     open_branch,
     open_controldir,
 )
+from bzrstore.repos.jail import JailedLocalTransport, jailed_transport
 from bzrstore.repos.names import split_branch_path
-from bzrstore.repos.storage import JailedLocalTransport, Storage, jailed_transport
+from bzrstore.repos.storage import Storage
 
 
 def branch_transport(repos_dir: Path, target: str) -> JailedLocalTransport:

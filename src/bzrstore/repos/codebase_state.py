@@ -14,13 +14,13 @@ from breezy import errors, lockdir
 from breezy.revision import NULL_REVISION
 
 from bzrstore.repos.controldirs import find_branches, open_controldir
-from bzrstore.repos.storage import jailed_transport
+from bzrstore.repos.jail import jailed_transport
 
 STATE_KEYS = ("codebase", "format", "branches", "revisions", "ghosts")
 
 
-class TransferError(Exception):
-    """An export, import or drop that was refused; the message says why."""
+class CodebaseStateError(Exception):
+    """The repository cannot be held still (absent, locked), or a copy is not as described."""
 
 
 @contextmanager
@@ -33,7 +33,7 @@ def frozen_codebase(root: Path, codebase: str,
     lock, so those are held: a push waits, then fails with a lock error.
     """
     if not root.is_dir():
-        raise TransferError(f"codebase {codebase} has no repository on this node")
+        raise CodebaseStateError(f"codebase {codebase} has no repository on this node")
     transport = jailed_transport(root)
     repository = open_controldir(transport).open_repository()
     inode, held = root.stat().st_ino, []
@@ -63,7 +63,7 @@ def _take(lockable: Any, target: str) -> Any:
         lockable.lock_write()
         return lockable.unlock
     except errors.LockContention as exc:
-        raise TransferError(
+        raise CodebaseStateError(
             f"{target} is locked (a push may be running): try again, or"
             f" 'bzrstore break-lock {target}' if the lock is stale") from exc
 
@@ -128,10 +128,10 @@ def verify_copy(root: Path, manifest: dict[str, Any]) -> None:
             branches = list(find_branches(transport))
             state = read_state(repository, branches, root, manifest["codebase"])
     except (errors.BzrError, OSError) as exc:
-        raise TransferError(f"verification failed: the copy does not open: {exc}") from exc
+        raise CodebaseStateError(f"verification failed: the copy does not open: {exc}") from exc
     for key in STATE_KEYS:
         if state[key] != manifest[key]:
-            raise TransferError(f"verification failed: {_difference(key, manifest, state)}")
+            raise CodebaseStateError(f"verification failed: {_difference(key, manifest, state)}")
 
 
 def _difference(key: str, expected: dict[str, Any], actual: dict[str, Any]) -> str:

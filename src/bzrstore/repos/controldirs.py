@@ -21,7 +21,7 @@ from breezy.controldir import ControlDir
 from breezy.transport import NoSuchFile
 
 if TYPE_CHECKING:
-    from bzrstore.repos.storage import JailedLocalTransport
+    from bzrstore.repos.jail import JailedLocalTransport
 
 CONTROL_DIR = ".bzr"
 

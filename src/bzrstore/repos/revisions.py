@@ -12,7 +12,7 @@ from breezy.controldir import ControlDir
 from breezy.revision import NULL_REVISION
 from breezy.transport.readonly import ReadonlyTransportDecorator
 
-from bzrstore.repos.storage import jailed_transport
+from bzrstore.repos.jail import jailed_transport
 
 MAX_REVISION_ID_BYTES = 1024
 # Longest path a diff may be limited to: PATH_MAX on Linux.

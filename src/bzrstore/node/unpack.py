@@ -1,125 +1,35 @@
-"""Codebase transfer between nodes: a repository as a verified tar stream, and back.
+"""Putting an archive in place (``bzrstore import``): extract aside, verify, rename.
 
-An archive holds, in this order: ``bzrstore-manifest.json`` (the codebase's state, read
-under the repository's write lock), ``repository/…`` (every directory and file of
-``<data>/repos/<cb>/`` but the contents of lock directories) and ``bzrstore-sha256sums``
-(a digest of every file, computed while streaming). Import checks the digests, then
-opens the copy with Breezy and requires the very state the manifest describes.
+Nothing reaches ``<data>/repos/<cb>`` until every file's digest matches the archive's
+list and Breezy, opening the copy, finds the state its manifest describes.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import os
 import shutil
 import tarfile
 import tempfile
-import time
 import zlib
 from collections.abc import Iterator
-from importlib.metadata import version
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from bzrstore.repos.codebase_state import (
-    STATE_KEYS,
+from bzrstore.node.archive import (
+    ARCHIVE_VERSION,
+    CHUNK_BYTES,
+    MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
+    REPO_PREFIX,
+    SUMS_NAME,
     TransferError,
-    describe,
-    frozen_codebase,
-    read_state,
-    state_digest,
-    verify_copy,
+    refused_as_transfer,
 )
+from bzrstore.repos.codebase_state import STATE_KEYS, frozen_codebase, verify_copy
 from bzrstore.repos.names import InvalidName, check_codebase
-
-ARCHIVE_VERSION = 1
-MANIFEST_NAME = "bzrstore-manifest.json"
-SUMS_NAME = "bzrstore-sha256sums"
-REPO_PREFIX = "repository"
-# A manifest lists every branch tip and ghost; far below this for any real codebase.
-MAX_MANIFEST_BYTES = 64 * 1024**2
-# Piece size for hashing and copying files, so no file is ever held whole in memory.
-CHUNK_BYTES = 1024**2
-
-
-# --- export ------------------------------------------------------------------------
-
-
-class _HashingReader:
-    """Reads a file for tarfile while computing its SHA-256."""
-
-    def __init__(self, fh: IO[bytes]) -> None:
-        self._fh = fh
-        self.sha256 = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(size)
-        self.sha256.update(data)
-        return data
-
-
-def export_codebase(root: Path, codebase: str, out: IO[bytes],
-                    wait_seconds: float) -> dict[str, Any]:
-    """Write the codebase's repository to ``out`` as a tar stream; return its manifest."""
-    with frozen_codebase(root, codebase, wait_seconds) as (repository, branches):
-        state = read_state(repository, branches, root, codebase)
-        manifest = {"bzrstore_archive": ARCHIVE_VERSION, "bzrstore_version": version("bzrstore"),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **state}
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            _add_bytes(tar, MANIFEST_NAME, json.dumps(manifest, indent=1).encode())
-            sums = "".join(f"{digest}  {name}\n" for name, digest in _add_tree(tar, root))
-            _add_bytes(tar, SUMS_NAME, sums.encode())
-    return manifest
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _add_tree(tar: tarfile.TarFile, root: Path) -> Iterator[tuple[str, str]]:
-    """Add ``root`` under ``repository/``; yield (member name, SHA-256) of each file."""
-    for directory, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        here = Path(directory)
-        for name in [*dirnames, *sorted(filenames)]:
-            path = here / name
-            parts = path.relative_to(root).parts
-            if _skipped(parts):
-                continue
-            member = "/".join((REPO_PREFIX, *parts))
-            stat = path.lstat()
-            info = tarfile.TarInfo(member)
-            info.mtime, info.mode = int(stat.st_mtime), stat.st_mode & 0o755
-            if path.is_symlink() or not (path.is_dir() or path.is_file()):
-                raise TransferError(f"not a file or directory, refusing to export: {member}")
-            if path.is_dir():
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-                continue
-            info.size = stat.st_size
-            with path.open("rb") as fh:
-                reader = _HashingReader(fh)
-                tar.addfile(info, reader)
-            yield member, reader.sha256.hexdigest()
-
-
-def _skipped(parts: tuple[str, ...]) -> bool:
-    """Inside ``.bzr/<x>/lock/`` or ``.bzr/repository/upload/``: not part of a copy.
-
-    Held locks must not travel (the copy would start out locked; the export's own locks
-    are among them), and ``upload/`` holds only packs of pushes that never finished.
-    """
-    return any(part == ".bzr" and len(parts) > i + 3
-               and (parts[i + 2] == "lock" or parts[i + 1:i + 3] == ("repository", "upload"))
-               for i, part in enumerate(parts))
-
-
-# --- import ------------------------------------------------------------------------
 
 
 def import_codebase(repos_dir: Path, source: IO[bytes], replace: bool,
@@ -130,7 +40,8 @@ def import_codebase(repos_dir: Path, source: IO[bytes], replace: bool,
     try:
         manifest = _extract(source, staging, repos_dir, replace)
         copy = staging / REPO_PREFIX
-        verify_copy(copy, manifest)
+        with refused_as_transfer():
+            verify_copy(copy, manifest)
         _move_into_place(copy, repos_dir / manifest["codebase"], replace, wait_seconds)
         return manifest
     finally:
@@ -237,7 +148,7 @@ def _move_into_place(copy: Path, target: Path, replace: bool, wait_seconds: floa
     if target.exists():
         if not replace:
             raise TransferError(_exists_message(target.name))
-        with frozen_codebase(target, target.name, wait_seconds):
+        with refused_as_transfer(), frozen_codebase(target, target.name, wait_seconds):
             aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=target.parent))
             os.rename(target, aside / target.name)  # still locked: no push lands in it
             try:
@@ -251,25 +162,3 @@ def _move_into_place(copy: Path, target: Path, replace: bool, wait_seconds: floa
         os.rename(copy, target)  # atomic; fails if a repository appeared meanwhile
     except OSError as exc:
         raise TransferError(f"{_exists_message(target.name)}: it appeared meanwhile") from exc
-
-
-# --- after a move ------------------------------------------------------------------
-
-
-def drop_local(root: Path, codebase: str, expected_state: str, wait_seconds: float) -> str:
-    """Delete this node's copy if its state is still ``expected_state``; return a line."""
-    with frozen_codebase(root, codebase, wait_seconds) as (repository, branches):
-        state = read_state(repository, branches, root, codebase)
-        if state_digest(state) != expected_state:
-            raise TransferError(
-                f"{codebase} is now in state {state_digest(state)}, not {expected_state}:"
-                " it changed since the export (or the state is wrong); nothing removed")
-        aside = Path(tempfile.mkdtemp(prefix=".dropped-", dir=root.parent))
-        os.rename(root, aside / codebase)  # under the lock, so no push can land in it
-    shutil.rmtree(aside, ignore_errors=True)
-    return f"removed the local copy of {describe(state)}"
-
-
-def local_codebases(repos_dir: Path, registered: list[str]) -> list[str]:
-    """The registered codebases whose repository is on this node's disk."""
-    return [name for name in registered if (repos_dir / name / ".bzr").is_dir()]

@@ -1,8 +1,7 @@
-"""Commands for a node among several: move codebases between nodes, see where they belong.
+"""``bzrstore export``, ``import`` and ``codebase drop-local``: move a codebase between nodes.
 
-``export``/``import`` carry a codebase's repository as a verified tar stream
-(``transfer.py``), ``codebase drop-local`` removes a node's copy after a move, and
-``cluster`` computes where nginx's consistent hash sends each codebase (``ring.py``).
+The archive is a verified tar stream (``node/archive.py`` writes it, ``node/unpack.py``
+puts it in place); drop-local removes a node's copy after the move (``node/copies.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from bzrstore.cli.common import CommandError, command, open_registry
+from bzrstore.cli.common import CommandError, command, registry_session
 from bzrstore.config import Settings
 from bzrstore.repos.names import check_codebase
 
@@ -23,7 +22,7 @@ from bzrstore.repos.names import check_codebase
 LOCK_WAIT_SECONDS = 10.0
 
 
-def add_transfer_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> None:
     """``bzrstore export`` and ``bzrstore import``."""
     export = command(commands, "export", "write a codebase's repository as a tar stream",
                      _export)
@@ -40,26 +39,14 @@ def add_transfer_commands(commands: argparse._SubParsersAction) -> None:
     _add_wait(load)
 
 
-def add_cluster_commands(commands: argparse._SubParsersAction) -> None:
-    """``bzrstore cluster place`` and ``bzrstore cluster misplaced``."""
-    cluster = commands.add_parser(
-        "cluster", help="where nginx's consistent hash puts codebases (several nodes)")
-    actions = cluster.add_subparsers(title="actions", required=True, metavar="ACTION")
-    place = command(actions, "place", "print 'CODEBASE NODE' for each codebase", _cluster_place)
-    place.add_argument("codebases", nargs="*", metavar="CB",
-                       help="codebases to place (default: every registered one)")
-    misplaced = command(
-        actions, "misplaced",
-        "print 'CODEBASE NODE' for each codebase on this node's disk that belongs elsewhere",
-        _cluster_misplaced)
-    misplaced.add_argument("--self", required=True, metavar="HOST:PORT", dest="self_node",
-                           help="this node's address, as in the upstream")
-    misplaced.add_argument("--pin", action="store_true",
-                           help="print nginx pin lines ('CODEBASE SELF;') that keep them here")
-    for parser in (place, misplaced):
-        parser.add_argument("--node", action="append", required=True, metavar="HOST:PORT",
-                            dest="nodes", help="a server of the nginx upstream, as written"
-                            " there; repeat for each, new ones included")
+def add_drop_local(actions: argparse._SubParsersAction) -> None:
+    """``bzrstore codebase drop-local``."""
+    drop = command(actions, "drop-local", "delete this node's copy after a verified move",
+                   _drop_local)
+    drop.add_argument("name", metavar="NAME")
+    drop.add_argument("--state", required=True,
+                      help="the state printed by export/import; refused if it changed since")
+    _add_wait(drop)
 
 
 def _add_wait(parser: argparse.ArgumentParser) -> None:
@@ -68,20 +55,10 @@ def _add_wait(parser: argparse.ArgumentParser) -> None:
                         f" (default: {LOCK_WAIT_SECONDS:g})")
 
 
-def add_drop_local(actions: argparse._SubParsersAction) -> None:
-    """``bzrstore codebase drop-local``."""
-    drop = command(actions, "drop-local", "delete this node's copy after a verified move",
-                   _codebase_drop_local)
-    drop.add_argument("name", metavar="NAME")
-    drop.add_argument("--state", required=True,
-                      help="the state printed by export/import; refused if it changed since")
-    _add_wait(drop)
-
-
 @contextmanager
 def _transfer_errors() -> Iterator[None]:
     """Report a refused transfer as a command error (transfer loads Breezy, so lazily)."""
-    from bzrstore.node.transfer import TransferError
+    from bzrstore.node.archive import TransferError
 
     try:
         yield
@@ -89,9 +66,9 @@ def _transfer_errors() -> Iterator[None]:
         raise CommandError(str(exc)) from exc
 
 
-def _codebase_drop_local(settings: Settings, args: argparse.Namespace) -> int:
+def _drop_local(settings: Settings, args: argparse.Namespace) -> int:
     name = check_codebase(args.name)
-    from bzrstore.node.transfer import drop_local
+    from bzrstore.node.copies import drop_local
     from bzrstore.repos.storage import Storage
 
     root = Storage(settings.repos_dir).codebase_dir(name)
@@ -102,45 +79,17 @@ def _codebase_drop_local(settings: Settings, args: argparse.Namespace) -> int:
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     name = check_codebase(args.codebase)
-    with open_registry(settings) as registry:
+    with registry_session(settings) as registry:
         if not registry.codebase_exists(name):
             raise CommandError(f"no such codebase: {name}")
-    from bzrstore.node.transfer import describe, export_codebase
+    from bzrstore.node.archive import export_codebase
+    from bzrstore.repos.codebase_state import describe
     from bzrstore.repos.storage import Storage
 
     root = Storage(settings.repos_dir).codebase_dir(name)
     with _transfer_errors(), _archive_output(args.output) as out:
         manifest = export_codebase(root, name, out, args.wait)
     print(f"exported {describe(manifest)}", file=sys.stderr)
-    return 0
-
-
-def _cluster_place(settings: Settings, args: argparse.Namespace) -> int:
-    from bzrstore.node.ring import Ring
-
-    ring = Ring(args.nodes)
-    names = [check_codebase(name) for name in args.codebases]
-    if not names:
-        with open_registry(settings) as registry:
-            names = registry.list_codebases()
-    for name in names:
-        print(name, ring.node_of(name))
-    return 0
-
-
-def _cluster_misplaced(settings: Settings, args: argparse.Namespace) -> int:
-    from bzrstore.node.ring import Ring
-    from bzrstore.node.transfer import local_codebases
-
-    if args.self_node not in args.nodes:
-        raise CommandError(f"--self {args.self_node} is not one of the --node addresses")
-    ring = Ring(args.nodes)
-    with open_registry(settings) as registry:
-        names = local_codebases(settings.repos_dir, registry.list_codebases())
-    for name in names:
-        node = ring.node_of(name)
-        if node != args.self_node:
-            print(f"{name} {args.self_node};" if args.pin else f"{name} {node}")
     return 0
 
 
@@ -164,9 +113,10 @@ def _archive_output(output: str) -> Iterator[BinaryIO]:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from bzrstore.node.transfer import describe, import_codebase
+    from bzrstore.node.unpack import import_codebase
+    from bzrstore.repos.codebase_state import describe
 
-    with (_transfer_errors(), open_registry(settings) as registry,
+    with (_transfer_errors(), registry_session(settings) as registry,
           _archive_input(args.archive) as source):
         manifest = import_codebase(settings.repos_dir, source, args.replace, args.wait)
         # The registry is shared between nodes, so the codebase is usually there already.

@@ -1,0 +1,46 @@
+"""Fixtures of the command-line tests: a clean environment, main() run and captured."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import pytest
+
+from bzrstore import auth, cli
+from bzrstore.config import CONFIG_FILE_ENV, OPTIONS, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No BZRSTORE_* setting of the caller's environment leaks into a test; cheap hashes."""
+    for option in OPTIONS:
+        monkeypatch.delenv(option.env, raising=False)
+    monkeypatch.delenv(CONFIG_FILE_ENV, raising=False)
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+
+
+@pytest.fixture
+def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The environment names ``settings``' data directory and database."""
+    monkeypatch.setenv("BZRSTORE_DATA", str(settings.data))
+    if settings.database_url:
+        monkeypatch.setenv("BZRSTORE_DATABASE_URL", settings.database_url)
+    return settings
+
+
+@pytest.fixture
+def stdin(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Set what the command reads from standard input."""
+    return lambda text: monkeypatch.setattr("sys.stdin", io.StringIO(text))
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run ``bzrstore ARGV``: (exit status, stdout, stderr)."""
+    def run(*argv: str) -> tuple[int, str, str]:
+        status = cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
