@@ -200,12 +200,14 @@ def gunicorn_conf(tmp_path: Path, **env: str) -> dict[str, object]:
     return json.loads(result.stdout)
 
 
+@pytest.mark.e2e  # runs gunicorn.conf.py in a Python subprocess
 def test_gunicorn_conf_defaults(tmp_path: Path):
     conf = gunicorn_conf(tmp_path)
     assert conf == {**gunicorn_settings(environ={}), "keepalive": 0, "preload_app": False,
                     "forwarded_allow_ips": "", "wsgi_app": "bzrstore:create_app()"}
 
 
+@pytest.mark.e2e  # runs gunicorn.conf.py in a Python subprocess
 def test_gunicorn_conf_honours_every_variable(tmp_path: Path):
     env = {"GUNICORN_BIND": "unix:/run/x.sock", "GUNICORN_WORKERS": "3",
            "GUNICORN_THREADS": "1", "GUNICORN_TIMEOUT": "60", "GUNICORN_GRACEFUL_TIMEOUT": "61",
