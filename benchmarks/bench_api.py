@@ -51,7 +51,7 @@ LISTING_QUERIES = {
 }
 JSON_ACCEPT = {"Accept": "application/json"}
 WARMUP = 10
-# The same normalisation as tests/test_diff.py: drop the timestamps of ---/+++ lines.
+# The same normalisation as tests/web/test_diffs.py: drop the timestamps of ---/+++ lines.
 TIMESTAMP = re.compile(rb"^((?:---|\+\+\+) [^\t\n]*)\t[^\n]*$", re.MULTILINE)
 
 

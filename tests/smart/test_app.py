@@ -12,8 +12,7 @@ from bzrstore import create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
 from bzrstore.repos.storage import create_shared_repository
-from bzrstore.smart import app as smart
-from bzrstore.smart.app import make_smart_app
+from bzrstore.smart.app import REQUEST_CHUNK_BYTES, make_smart_app
 from bzrstore.smart.body import RequestBody
 from bzrstore.smart.dispatch import SmartAppCache
 from helpers import basic
@@ -89,12 +88,12 @@ def test_small_response_is_sent_whole_with_length(repo: Path):
 
 
 def test_request_body_is_read_in_bounded_chunks(repo: Path):
-    payload = b"y" * (3 * smart.REQUEST_CHUNK_BYTES + 100)
+    payload = b"y" * (3 * REQUEST_CHUNK_BYTES + 100)
     app = make_smart_app(repo, writable=True)
     _, returned, stream = call(app, request_v3(b"put", b"file", b"", body=payload))
     assert b"ok" in returned
     assert (repo / "file").read_bytes() == payload
-    assert max(stream.reads) <= smart.REQUEST_CHUNK_BYTES
+    assert max(stream.reads) <= REQUEST_CHUNK_BYTES
     assert len(stream.reads) >= 4
 
 

@@ -15,8 +15,7 @@ from webtest import TestApp
 
 from bzrstore import create_app
 from bzrstore.config import load_settings
-from bzrstore.repos import diffs
-from bzrstore.repos import revisions as bzr
+from bzrstore.repos import diffs, revisions
 from helpers import make_app, starts_processes, store_of
 from servers import BIN, Brz
 
@@ -189,9 +188,9 @@ def test_unencoded_plus_in_revision_ids_is_accepted(history: History):
 
 
 def test_large_diff_streams_in_several_chunks(history: History):
-    repository = bzr.open_repository(history.data / "repos" / "alpha")
-    old = bzr.resolve_revision(repository, history.revs["r1"])
-    new = bzr.resolve_revision(repository, history.revs["r2"])
+    repository = revisions.open_repository(history.data / "repos" / "alpha")
+    old = revisions.resolve_revision(repository, history.revs["r1"])
+    new = revisions.resolve_revision(repository, history.revs["r2"])
     chunks = list(diffs.write_diff(repository, old, new))
     assert len(chunks) > 2
     assert max(map(len, chunks)) < 2 * diffs.DIFF_CHUNK_BYTES
@@ -222,9 +221,9 @@ def test_time_guard_ends_a_stuck_diff(history: History, monkeypatch: pytest.Monk
             finished.set()
 
     monkeypatch.setattr(diffs, "show_tree_diff", stuck)
-    repository = bzr.open_repository(history.data / "repos" / "alpha")
-    old = bzr.resolve_revision(repository, history.revs["r1"])
-    new = bzr.resolve_revision(repository, history.revs["r2"])
+    repository = revisions.open_repository(history.data / "repos" / "alpha")
+    old = revisions.resolve_revision(repository, history.revs["r1"])
+    new = revisions.resolve_revision(repository, history.revs["r2"])
     limits = diffs.DiffLimits(timeout_seconds=0.2)
     body = b"".join(diffs.write_diff(repository, old, new, limits=limits))
     assert body == b"=== partial\n# bzrstore: diff stopped: took longer than 0.2 seconds\n"
@@ -338,9 +337,9 @@ def test_diff_settings_are_read_from_the_environment():
 
 def open_revisions(history: History, old: str, new: str):
     """The repository of ``alpha`` and two resolved revision ids."""
-    repository = bzr.open_repository(history.data / "repos" / "alpha")
-    return (repository, bzr.resolve_revision(repository, history.revs[old]),
-            bzr.resolve_revision(repository, history.revs[new]))
+    repository = revisions.open_repository(history.data / "repos" / "alpha")
+    return (repository, revisions.resolve_revision(repository, history.revs[old]),
+            revisions.resolve_revision(repository, history.revs[new]))
 
 
 def test_a_failing_diff_ends_with_a_message(history: History, monkeypatch: pytest.MonkeyPatch):
@@ -365,7 +364,7 @@ def test_closing_the_stream_stops_the_diff_thread(history: History):
 
 def test_revision_info_pages_with_a_link_header(history: History,
                                                 monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(bzr, "MAX_REVISION_INFO_ENTRIES", 2)
+    monkeypatch.setattr(revisions, "MAX_REVISION_INFO_ENTRIES", 2)
     for old, pages in [("null:", [["r5", "r4"], ["r3", "r2"], ["r1"]]),
                        (history.revs["s2"], [["r5", "r4"], ["r3"]])]:
         url = f"/alpha/revision-info?old={quote(old, safe='')}&new={history.revs['r5']}"

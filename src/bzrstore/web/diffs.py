@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, stream_with_context, url_for
 from werkzeug.exceptions import BadRequest
 
-from bzrstore.repos import revisions as bzr
+from bzrstore.repos import revisions
 from bzrstore.repos.diffs import DiffLimits, write_diff
 from bzrstore.web.preamble import get_store, json_errors, registered_codebase
 
@@ -28,8 +28,8 @@ def diff(codebase: str) -> Response:
 def revision_info(codebase: str) -> Response:
     """JSON list, newest first, of the left-hand ancestry of ``new`` not in ``old``."""
     repository, old, new = open_revisions(codebase)
-    entries, following = bzr.revision_info(repository, old, new, partial(diff_url, codebase),
-                                           bzr.MAX_REVISION_INFO_ENTRIES)
+    entries, following = revisions.revision_info(repository, old, new, partial(diff_url, codebase),
+                                           revisions.MAX_REVISION_INFO_ENTRIES)
     response = jsonify(entries)
     if following is not None:  # more than one answer holds: where the next page starts
         url = url_for("diffs.revision_info", codebase=codebase, old=old.decode(),
@@ -57,6 +57,6 @@ def open_revisions(codebase: str) -> tuple[Any, bytes, bytes]:
     names = [request.args.get(key, "") for key in ("old", "new")]
     if not all(names):
         raise BadRequest("both 'old' and 'new' revision ids are required")
-    repository = bzr.open_repository(get_store().storage.ensure_repository(codebase))
-    old, new = (bzr.resolve_revision(repository, name) for name in names)
+    repository = revisions.open_repository(get_store().storage.ensure_repository(codebase))
+    old, new = (revisions.resolve_revision(repository, name) for name in names)
     return repository, old, new
