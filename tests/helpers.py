@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,3 +135,12 @@ def run_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def post_status(url: str, body: bytes) -> int:
+    """POST ``body`` to ``url``; the response's status, an error's included."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body)) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code

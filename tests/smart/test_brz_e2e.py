@@ -9,17 +9,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from helpers import WORKER, run_cli
+from helpers import WORKER, post_status, run_cli
 from servers import BIN, Brz, Gunicorn, tree_snapshot
 from smartwire import request_v3
-
-
-def _post_status(url: str, body: bytes) -> int:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body)) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 def test_worker_pushes_new_branch_and_anonymous_clone_matches(store, brz: Brz, tmp_path: Path):
@@ -102,7 +94,7 @@ def test_unregistered_codebase_is_refused(store, brz: Brz, tmp_path: Path):
     # brz takes the 404 as "no smart server here", falls back to plain HTTP and fails.
     assert result.returncode != 0
     assert not (store.repos / "nosuch").exists()
-    status = _post_status(store.url + "/bzr/nosuch/c/main/.bzr/smart", request_v3(b"hello"))
+    status = post_status(store.url + "/bzr/nosuch/c/main/.bzr/smart", request_v3(b"hello"))
     assert status == 404
 
 
@@ -177,7 +169,7 @@ def test_bzrstore_serve_runs_gunicorn_with_the_packaged_config(store, tmp_path: 
                       command=[str(BIN / "bzrstore"), "serve", "--bind", "127.0.0.1:0"])
     served.start()
     try:
-        assert _post_status(served.url + "/bzr/alpha/.bzr/smart", request_v3(b"hello")) == 200
+        assert post_status(served.url + "/bzr/alpha/.bzr/smart", request_v3(b"hello")) == 200
         log = (tmp_path / "serve.log").read_text()
         assert "Using worker: bzrstore.node.workers.IdleLimitedThreads" in log
     finally:
@@ -190,7 +182,7 @@ def test_bzrstore_serve_runs_gunicorn_with_the_packaged_config(store, tmp_path: 
 
 def test_metrics_add_up_over_gunicorn_workers(store, brz: Brz, tmp_path: Path):
     for _ in range(6):  # sync workers: the requests spread over both
-        assert _post_status(store.url + "/bzr/alpha/.bzr/smart", request_v3(b"hello")) == 200
+        assert post_status(store.url + "/bzr/alpha/.bzr/smart", request_v3(b"hello")) == 200
     with urllib.request.urlopen(store.url + "/metrics") as response:
         text = response.read().decode()
     assert response.headers["Content-Type"].startswith("text/plain")

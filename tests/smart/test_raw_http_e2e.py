@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from helpers import post_status
 from servers import Brz
 from smartwire import request_v1, request_v3
 
@@ -21,14 +22,6 @@ def _raw_smart_get(url: str, path: bytes) -> bytes:
     request = urllib.request.Request(url, data=request_v1(b"get", path), method="POST")
     with urllib.request.urlopen(request) as response:
         return response.read()
-
-
-def _post_status(url: str, body: bytes) -> int:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body)) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 def test_smart_get_cannot_climb_out_of_the_codebase(store, brz: Brz, tmp_path: Path):
@@ -91,4 +84,4 @@ def test_missing_length_and_truncated_bodies_get_a_protocol_error(store):
     assert truncated.startswith(b"HTTP/1.1 200")
     assert truncated.endswith(b"error\x01incomplete request\n")
     # The worker is free again.
-    assert _post_status(store.url + "/bzr/alpha/.bzr/smart", request_v3(b"hello")) == 200
+    assert post_status(store.url + "/bzr/alpha/.bzr/smart", request_v3(b"hello")) == 200
