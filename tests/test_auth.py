@@ -9,8 +9,9 @@ import time
 import bcrypt
 import pytest
 
-from bzrstore import auth
+from bzrstore import auth, create_app
 from bzrstore.auth import Authenticator, hash_password, parse_basic_auth
+from bzrstore.config import DEFAULT_BCRYPT_COST, ConfigError, load_settings
 from bzrstore.errors import CHALLENGE, BasicChallenge
 
 ROUNDS = 4  # the cheapest cost bcrypt allows: these tests count calls, not time
@@ -43,10 +44,38 @@ class FakeClock:
         return self.now
 
 
-def test_hash_password_writes_2b_with_default_cost():
+def test_hash_password_writes_2a_with_default_cost():
+    # $2a$: pgcrypto's crypt() takes any other prefix for a DES salt (Janitor's check fails).
     hashed = hash_password("secret")
-    assert hashed.startswith(f"$2b${auth.BCRYPT_ROUNDS:02d}$")
+    assert hashed.startswith(f"$2a${auth.BCRYPT_ROUNDS:02d}$")
+    assert auth.BCRYPT_ROUNDS == DEFAULT_BCRYPT_COST == 10
     assert bcrypt.checkpw(b"secret", hashed.encode())
+    assert hash_password("secret", 5).startswith("$2a$05$")
+
+
+@pytest.mark.parametrize("password", ["secret", "pässwörd ☃", "x" * 72, "é" * 36])
+def test_2a_and_2b_compute_the_same_for_every_password_we_accept(password: str):
+    # They differ only for passwords of 256 bytes and more (OpenBSD's length counter).
+    hashed = hash_password(password, ROUNDS)
+    as_2b = bcrypt.hashpw(password.encode(), ("$2b$" + hashed[4:29]).encode()).decode()
+    assert as_2b[4:] == hashed[4:]
+
+
+def test_the_cost_is_a_setting_within_pgcrypto_range():
+    assert load_settings(environ={}).bcrypt_cost == DEFAULT_BCRYPT_COST
+    assert load_settings(environ={"BZRSTORE_BCRYPT_COST": "31"}).bcrypt_cost == 31
+    for bad in ("3", "32"):
+        with pytest.raises(ConfigError, match="BZRSTORE_BCRYPT_COST"):
+            load_settings(environ={"BZRSTORE_BCRYPT_COST": bad})
+
+
+def test_the_store_pads_failures_to_the_configured_cost(tmp_path):
+    # A failure must last as long as a check of the hashes we write, whatever their cost.
+    app = create_app(load_settings(environ={}, data=tmp_path / "data", bcrypt_cost=5))
+    try:
+        assert app.extensions["bzrstore"].authenticator.reference_rounds == 5
+    finally:
+        app.extensions["bzrstore"].registry.close()
 
 
 def test_hash_password_refuses_what_bcrypt_would_ignore():
@@ -227,7 +256,7 @@ def test_every_failure_lasts_a_reference_verification(monkeypatch: pytest.Monkey
     # (pgcrypto) user a cost-6 time; after a cost-6 user, an unknown one was quick.
     clock = CostClock()
     monkeypatch.setattr(auth.bcrypt, "checkpw", clock.checkpw)
-    registry = FakeRegistry(pg=_bcrypt_like(6), ours=_bcrypt_like(12, "$2b$"),
+    registry = FakeRegistry(pg=_bcrypt_like(6), ours=_bcrypt_like(auth.REFERENCE_ROUNDS),
                             cheap=_bcrypt_like(4))
     authenticator = Authenticator(registry, 60, clock=clock, sleep=clock.sleep)
     reference = 2 ** auth.REFERENCE_ROUNDS / 1000
@@ -260,10 +289,9 @@ def _median_seconds(authenticator: Authenticator, user: str, tries: int) -> floa
 
 
 def test_unknown_and_known_users_take_the_same_time():
-    # Real bcrypt, the case: a cost-12 hash as bzrstore writes, a cost-6 one
-    # as pgcrypto writes, and no user at all, interleaved so load hits all alike.
-    registry = FakeRegistry(pg=hash_password("secret", 6).replace("$2b$", "$2a$", 1),
-                            ours=hash_password("secret"))
+    # Real bcrypt, the case: a hash of the default cost as bzrstore writes, a
+    # cost-6 one as pgcrypto writes, and no user at all, interleaved so load hits all alike.
+    registry = FakeRegistry(pg=hash_password("secret", 6), ours=hash_password("secret"))
     authenticator = Authenticator(registry, 60)
     users = ("ours", "pg", "mallory")
     samples: dict[str, list[float]] = {user: [] for user in users}
@@ -271,6 +299,6 @@ def test_unknown_and_known_users_take_the_same_time():
         for user in users:
             samples[user].append(_median_seconds(authenticator, user, 1))
     typical = {user: statistics.median(values) for user, values in samples.items()}
-    # Unpadded, cost 6 is 64 times quicker than cost 12; allow 35 % for a noisy machine.
+    # Unpadded, cost 6 is 16 times quicker than cost 10; allow 35 % for a noisy machine.
     assert typical["pg"] == pytest.approx(typical["ours"], rel=0.35), typical
     assert typical["mallory"] == pytest.approx(typical["ours"], rel=0.35), typical

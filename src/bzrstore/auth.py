@@ -15,18 +15,27 @@ from typing import Any, Protocol
 
 import bcrypt
 
+from bzrstore.config import DEFAULT_BCRYPT_COST
 from bzrstore.errors import unauthorized
 from bzrstore.login_limits import LoginLimits
 
-# Cost of the hashes we write; pgcrypto's gen_salt('bf') writes cost 6.
-BCRYPT_ROUNDS = 12
+# Default cost of the hashes we write (BZRSTORE_BCRYPT_COST); pgcrypto's gen_salt('bf')
+# writes cost 6.
+BCRYPT_ROUNDS = DEFAULT_BCRYPT_COST
+# We write $2a$, the only bcrypt prefix pgcrypto's crypt() knows: given $2b$ it silently
+# falls back to DES, so Janitor's runner and site (`password = crypt($2, password)`)
+# would lock the worker out. $2b$ (OpenBSD, 2014) only fixed $2a$'s length counter,
+# which wrapped for passwords of 256 bytes and more; bcrypt reads 72 bytes at most and
+# we refuse longer passwords, so both prefixes compute the same hash for every password
+# we accept (8-bit characters included: pgcrypto carries the 2011 crypt_blowfish fix).
+HASH_PREFIX = b"2a"
 # bcrypt reads only this many bytes of a password.
 BCRYPT_MAX_PASSWORD_BYTES = 72
 # $2a$ (pgcrypto), $2b$ (pyca bcrypt), $2y$ (PHP); cost, then 22 salt + 31 hash characters.
 BCRYPT_HASH_RE = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
 # Every failed verification takes at least as long as one at this cost (the cost
-# bzrstore writes), so neither an unknown user nor a cheaper pgcrypto hash (cost 6)
-# answers sooner than the hashes bzrstore makes.
+# bzrstore writes: the store passes BZRSTORE_BCRYPT_COST), so neither an unknown user nor
+# a cheaper pgcrypto hash (cost 6) answers sooner than the hashes bzrstore makes.
 REFERENCE_ROUNDS = BCRYPT_ROUNDS
 # Salt and hash of the hash verified against when there is no usable stored one.
 _DUMMY_SALT_AND_HASH = "abcdefghijklmnopqrstuu" + "." * 31
@@ -41,11 +50,11 @@ class PasswordHashes(Protocol):
 
 
 def hash_password(password: str, rounds: int | None = None) -> str:
-    """A bcrypt ($2b$) hash of ``password``; refuses what bcrypt would silently truncate."""
+    """A bcrypt ($2a$) hash of ``password``; refuses what bcrypt would silently truncate."""
     encoded = password.encode()
     if len(encoded) > BCRYPT_MAX_PASSWORD_BYTES:
         raise ValueError(f"password longer than {BCRYPT_MAX_PASSWORD_BYTES} bytes")
-    salt = bcrypt.gensalt(BCRYPT_ROUNDS if rounds is None else rounds)
+    salt = bcrypt.gensalt(BCRYPT_ROUNDS if rounds is None else rounds, prefix=HASH_PREFIX)
     return bcrypt.hashpw(encoded, salt).decode("ascii")
 
 

@@ -17,6 +17,13 @@ from typing import Any
 
 GIB = 1024**3
 MIB = 1024**2
+# bcrypt cost of the hashes bzrstore writes. Janitor's runner and site check a worker's
+# password with pgcrypto's crypt() in PostgreSQL on every request, uncached, so this cost
+# is paid by Janitor's database each time: 10 is OWASP's floor for bcrypt, 16 times the
+# work of pgcrypto's gen_salt('bf') (cost 6), and 73 ms there against 223 ms at 12.
+DEFAULT_BCRYPT_COST = 10
+# The costs both pgcrypto and pyca bcrypt accept.
+BCRYPT_COSTS = range(4, 32)
 
 
 class ConfigError(ValueError):
@@ -59,6 +66,9 @@ OPTIONS: tuple[Option, ...] = (
            "comma-separated allow-list of campaign names; empty allows any valid name"),
     Option("auth_cache_seconds", "BZRSTORE_AUTH_CACHE_SECONDS", float, 60.0,
            "how long a verified password is trusted without bcrypt again"),
+    Option("bcrypt_cost", "BZRSTORE_BCRYPT_COST", int, DEFAULT_BCRYPT_COST,
+           "bcrypt cost (4-31) of the $2a$ hashes 'bzrstore worker add/passwd' write; a failed"
+           " login takes as long as one check at this cost"),
     Option("codebase_cache_seconds", "BZRSTORE_CODEBASE_CACHE_SECONDS", float, 10.0,
            "how long a process trusts that a codebase is registered (removal takes this long)"),
     Option("smart_app_cache_size", "BZRSTORE_SMART_APP_CACHE_SIZE", int, 256,
@@ -139,6 +149,8 @@ class _SettingsRules:
             raise ConfigError("BZRSTORE_DB_POOL_SIZE must be at least 1")
         if self.auth_cache_seconds < 0 or self.codebase_cache_seconds < 0:
             raise ConfigError("cache durations must not be negative")
+        if self.bcrypt_cost not in BCRYPT_COSTS:
+            raise ConfigError("BZRSTORE_BCRYPT_COST must be from 4 to 31 (pgcrypto's range)")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)

@@ -67,5 +67,6 @@ def open_store(settings: Settings) -> Store:
     settings.repos_dir.mkdir(parents=True, exist_ok=True)
     limits = LoginLimits(settings.run_dir, settings.auth_max_failures,
                          settings.auth_failure_window_seconds)
-    authenticator = Authenticator(registry, settings.auth_cache_seconds, limits=limits)
+    authenticator = Authenticator(registry, settings.auth_cache_seconds, limits=limits,
+                                  reference_rounds=settings.bcrypt_cost)
     return Store(settings, registry, Storage(settings.repos_dir), authenticator, make_metrics())

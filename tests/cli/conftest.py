@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bzrstore import auth, cli
+from bzrstore import cli
 from bzrstore.config import CONFIG_FILE_ENV, OPTIONS, Settings
 
 
@@ -17,7 +17,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for option in OPTIONS:
         monkeypatch.delenv(option.env, raising=False)
     monkeypatch.delenv(CONFIG_FILE_ENV, raising=False)
-    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+    monkeypatch.setenv("BZRSTORE_BCRYPT_COST", "4")
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def test_worker_add_reads_one_line_of_stdin(env: Settings, run, stdin):
     status, out, err = run("worker", "add", "alice")
     assert (status, err) == (0, "") and "alice" in out
     assert authenticates(env, "alice", "s3cret pass")
-    assert registry_hash(env, "alice").startswith("$2b$04$")  # cost patched in conftest.py
+    assert registry_hash(env, "alice").startswith("$2a$04$")  # cost set in conftest.py
     assert not authenticates(env, "alice", "s3cret pass\nnot read")
     assert run("worker", "list") == (0, "alice\n", "")
 
@@ -120,3 +120,16 @@ def test_terminal_prompts_twice(env: Settings, monkeypatch, run):
     status, _, err = run("worker", "passwd", "alice")
     assert status == 1 and "do not match" in err
     assert authenticates(env, "alice", "typed")
+
+
+def test_add_and_passwd_write_2a_hashes_at_the_configured_cost(env: Settings, run, stdin,
+                                                               monkeypatch):
+    monkeypatch.setenv("BZRSTORE_BCRYPT_COST", "5")
+    stdin("pw\n")
+    assert run("worker", "add", "alice")[0] == 0
+    assert registry_hash(env, "alice").startswith("$2a$05$")
+    monkeypatch.setenv("BZRSTORE_BCRYPT_COST", "6")
+    stdin("new\n")
+    assert run("worker", "passwd", "alice")[0] == 0
+    assert registry_hash(env, "alice").startswith("$2a$06$")
+    assert authenticates(env, "alice", "new")

@@ -44,9 +44,9 @@ def read_password(prompt: str = "Password: ") -> str:
     return password
 
 
-def _new_password_hash() -> str:
+def _new_password_hash(settings: Settings) -> str:
     try:
-        return hash_password(read_password())
+        return hash_password(read_password(), settings.bcrypt_cost)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
 
@@ -57,7 +57,7 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
         # Checked first so nobody types a password for a name that is taken.
         if registry.worker_password_hash(name) is not None:
             raise CommandError(f"worker {name} already exists")
-        registry.add_worker(name, _new_password_hash(), admin=args.admin)
+        registry.add_worker(name, _new_password_hash(settings), admin=args.admin)
     print(f"added worker {name}" + (" (admin)" if args.admin else ""))
     return 0
 
@@ -67,7 +67,7 @@ def _passwd(settings: Settings, args: argparse.Namespace) -> int:
     with registry_session(settings) as registry:
         if registry.worker_password_hash(name) is None:
             raise CommandError(f"no such worker: {name}")
-        if not registry.set_worker_password(name, _new_password_hash()):
+        if not registry.set_worker_password(name, _new_password_hash(settings)):
             raise CommandError(f"no such worker: {name}")
     print(f"changed the password of worker {name}")
     return 0
