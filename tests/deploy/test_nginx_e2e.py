@@ -168,7 +168,10 @@ def test_codebase_listing_as_json(proxied):
                                     headers={"Accept": "application/json"})
     assert status == 200
     assert headers["Content-Type"].startswith("application/json")
-    assert json.loads(body)["codebases"] == ["alpha", "large"]
+    assert json.loads(body) == ["alpha", "large"]
+    assert headers["X-Total-Count"] == "2"
+    # Built from what nginx forwarded, like revision-info's links.
+    assert headers["Link"].startswith(f'<{proxied.url}/bzr/?page=1>; rel="first"')
     assert request(f"{proxied.url}/repositories")[0] == 200
 
 

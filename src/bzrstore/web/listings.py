@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context
 from werkzeug.exceptions import NotAcceptable
@@ -17,6 +19,11 @@ listings = Blueprint("listings", __name__)
 
 PAGE_SIZE = 100
 LISTING_TYPES = ("text/html", "application/json", "text/plain")
+# The codebase listing offers JSON first, so a client that accepts anything (``*/*``
+# alone, as aiohttp, requests, curl and reqwest send, or no Accept at all, which RFC 9110
+# reads the same way) gets JSON: Janitor's site reads it with aiohttp's default. Browsers
+# name text/html, which wins over their lower-quality ``*/*``.
+CODEBASE_LISTING_TYPES = ("application/json", "text/html", "text/plain")
 # The text listing is for scripts: every match, fetched from the registry a page at a time.
 TEXT_BATCH = 1000
 # What a text listing field may not hold as it is: backslash, C0, DEL, C1 controls and
@@ -61,18 +68,36 @@ def _negotiate(offered: tuple[str, ...]) -> str:
 @listings.get("/")
 @listings.get("/bzr/")
 def codebases() -> Response:
-    """Registered codebases, filtered by ``?q=`` and paginated (HTML and JSON)."""
-    kind = _negotiate(LISTING_TYPES)
+    """Registered codebases, filtered by ``?q=``: JSON array and HTML paged, text whole."""
+    kind = _negotiate(CODEBASE_LISTING_TYPES)
     query, page = text_arg(request.args, "q"), page_arg(request.args)
     if kind == "text/plain":
         response = Response(stream_with_context(_text_listing(query)), mimetype="text/plain")
     else:
         names, total = get_store().registry.page_codebases(query, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-        listing = {"codebases": names, "total": total, "page": page, "per_page": PAGE_SIZE}
-        response = (jsonify(listing) if kind == "application/json" else
-                    Response(render_template("codebases.html", q=query, **listing)))
+        # The JSON is a plain array of names, as Janitor's own store answers; where the
+        # page sits goes in headers (RFC 8288 links, and the count GitHub-style APIs send).
+        response = (jsonify(names) if kind == "application/json" else
+                    Response(render_template("codebases.html", q=query, codebases=names,
+                                             total=total, page=page, per_page=PAGE_SIZE)))
+        response.headers["Link"] = page_links(query, page, total)
+        response.headers["X-Total-Count"] = str(total)
     response.vary.add("Accept")
     return response
+
+
+def page_links(query: str, page: int, total: int) -> str:
+    """The ``Link`` header of page ``page`` of ``total`` names: first, prev, next, last.
+
+    Absolute URLs of the path asked for (``/`` or ``/bzr/``), so a client need not
+    resolve them; ``prev`` of a page past the end is the last page.
+    """
+    last = max(1, math.ceil(total / PAGE_SIZE))
+    relations = {"first": 1, "prev": min(page - 1, last) if page > 1 else None,
+                 "next": page + 1 if page < last else None, "last": last}
+    params = {"q": query} if query else {}
+    return ", ".join(f'<{request.base_url}?{urlencode({**params, "page": number})}>; rel="{rel}"'
+                     for rel, number in relations.items() if number is not None)
 
 
 def _text_listing(query: str):

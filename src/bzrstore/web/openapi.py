@@ -39,8 +39,16 @@ NEGOTIATED = "HTML, JSON or one name per line, chosen by `Accept` (`Vary: Accept
 BASIC = [{"basic": []}]
 UNAUTHORIZED = {"401": {**_error("No or wrong credentials."),
                         "headers": {"WWW-Authenticate": {
-                            "description": 'Always `Basic realm="bzrstore"`.',
+                            "description": 'Always `Basic realm="bzrstore"`.', "required": True,
                             "schema": {"type": "string"}}}}}
+PAGE_HEADERS = {
+    "Link": {"description": "JSON and HTML only (text lists every match): RFC 8288 links to"
+                            ' the `rel="first"`, `"prev"`, `"next"` and `"last"` pages, as'
+                            " absolute URLs (no `prev` on the first page, no `next` on the"
+                            " last).", "schema": {"type": "string"}},
+    "X-Total-Count": {"description": "JSON and HTML only: how many codebases match `q`.",
+                      "schema": {"type": "integer"}},
+}
 LISTING_PARAMS = [
     _param("q", "query", "Only names containing this text (at most 255 characters, no "
            "control characters)."),
@@ -56,11 +64,15 @@ REVISIONS = [
 def _codebases_listing() -> dict[str, Any]:
     return {"get": {
         "summary": "Registered codebases",
-        "description": f"{NEGOTIATED} Text lists every match; HTML and JSON are paged.",
+        "description": "HTML, JSON or one name per line, chosen by `Accept` (`Vary: Accept`);"
+                       " JSON also for `*/*` alone or no `Accept` (what aiohttp, requests,"
+                       " curl and reqwest send). Text lists every match; JSON and HTML are"
+                       " paged, the page's place in the `Link` and `X-Total-Count` headers.",
         "parameters": LISTING_PARAMS,
         "responses": {
-            "200": _body("A page of codebase names.", *LISTED_AS,
-                         schema=schema_ref("CodebaseListing")),
+            "200": {**_body("A page of codebase names (JSON: a plain array, sorted).",
+                            JSON, HTML, TEXT, schema=schema_ref("CodebaseListing")),
+                    "headers": PAGE_HEADERS},
             "400": _error(f"`page` is not a whole number from 1 to {MAX_PAGE}, or `q` is over "
                           "255 characters or holds control characters."),
             "406": _error("None of HTML, JSON or text is acceptable."),
@@ -174,10 +186,10 @@ PATHS: dict[str, Any] = {
                           " form token."),
         }}},
     "/health": {"get": {
-        "summary": "Liveness", "responses": {"200": _body("`ok`", TEXT)}}},
+        "summary": "Liveness", "responses": {"200": _body("`ok` (no newline)", TEXT)}}},
     "/ready": {"get": {
         "summary": "Readiness: the registry and the storage answer",
-        "responses": {"200": _body("`ready`", TEXT),
+        "responses": {"200": _body("`ok` (no newline)", TEXT),
                       "503": _body("Which of the two is unavailable.", TEXT)}}},
     "/metrics": {"get": {
         "summary": "Prometheus metrics, summed over gunicorn workers",

@@ -15,10 +15,8 @@ SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error", "status"], "properties": {
         "error": {"type": "string"}, "status": {"type": "integer"}}},
     "CodebaseListing": {
-        "type": "object", "required": ["codebases", "total", "page", "per_page"],
-        "properties": {"codebases": {"type": "array", "items": {"type": "string"}},
-                       "total": {"type": "integer"}, "page": {"type": "integer"},
-                       "per_page": {"type": "integer"}}},
+        "type": "array", "items": {"type": "string"},
+        "description": "One page of names in byte order; the page's place is in the headers."},
     "BranchListing": {
         "type": "object", "required": ["codebase", "branches"],
         "properties": {"codebase": {"type": "string"},
