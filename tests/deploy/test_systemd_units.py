@@ -86,7 +86,7 @@ def wait_health(port: int) -> None:
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
-                assert response.read() == b"ok\n"
+                assert response.read() == b"ok"
                 return
         except OSError:
             if time.monotonic() > deadline:
