@@ -111,15 +111,21 @@ class Registry(BranchRecords, FormKeyRecords):
         return self._change("DELETE FROM codebase WHERE name = ?", (name,))
 
     def list_codebases(self) -> list[str]:
-        """Names of all codebases, sorted the same way on both backends."""
-        return sorted(name for (name,) in self._fetch("SELECT name FROM codebase"))
+        """Names of all codebases, sorted the same way on both backends.
+
+        Rows without a name are skipped: Janitor's ``codebase.name`` may be NULL (a
+        codebase known only by its branch URL), and such a row has no repository here.
+        """
+        return sorted(name for (name,) in self._fetch(
+            "SELECT name FROM codebase WHERE name IS NOT NULL"))
 
     def page_codebases(self, contains: str, limit: int, offset: int) -> tuple[list[str], int]:
         """A page of codebase names containing ``contains`` in byte order, and how many match."""
         escaped = contains.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
         # lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
-        where = "WHERE lower(name) LIKE ? ESCAPE '\\'"
+        # NULL names (Janitor allows them) are left out of the rows and the count alike.
+        where = "WHERE name IS NOT NULL AND lower(name) LIKE ? ESCAPE '\\'"
         with self._transaction() as run:
             (total,) = run(f"SELECT count(*) FROM codebase {where}", (pattern,)).fetchone()
             rows = run(
