@@ -76,7 +76,7 @@ def codebases() -> Response:
     else:
         names, total = get_store().registry.page_codebases(query, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         # The JSON is a plain array of names, as Janitor's own store answers; where the
-        # page sits goes in headers (RFC 8288 links, and the count GitHub-style APIs send).
+        # page sits goes in headers: RFC 8288 links and the de facto X-Total-Count.
         response = (jsonify(names) if kind == "application/json" else
                     Response(render_template("codebases.html", q=query, codebases=names,
                                              total=total, page=page, per_page=PAGE_SIZE)))
