@@ -107,6 +107,9 @@ OPTIONS: tuple[Option, ...] = (
            "key that signs form tokens; empty means one generated and kept in the registry"),
     Option("dev_server", "BZRSTORE_DEV_SERVER", _parse_bool, False,
            "'bzrstore serve' uses werkzeug's development server instead of gunicorn"),
+    Option("internal_bind", "BZRSTORE_INTERNAL_BIND", str, "",
+           "HOST:PORT of a trusted listener (cluster only, gunicorn): writes need no login"),
+    Option("repos", "BZRSTORE_REPOS", Path, Path(""), "repositories; empty: <data>/repos"),
 )
 CONFIG_FILE_ENV = "BZRSTORE_CONFIG"
 _BY_NAME = {option.name: option for option in OPTIONS}
@@ -177,7 +180,7 @@ class _SettingsRules:
     @property
     def repos_dir(self) -> Path:
         """Where the shared repositories live, one directory per codebase."""
-        return self.data / "repos"
+        return self.repos.absolute() if str(self.repos) not in ("", ".") else self.data / "repos"
 
     @property
     def anonymous_body_bytes(self) -> int:

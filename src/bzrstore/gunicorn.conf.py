@@ -15,7 +15,9 @@ _env = gunicorn_settings()
 # The app: a factory call, so each worker builds its own registry connections.
 wsgi_app = "bzrstore:create_app()"
 
-# Where to listen; nginx normally sits in front (deploy/nginx/).
+# Where to listen; nginx normally sits in front (deploy/nginx/). BZRSTORE_INTERNAL_BIND,
+# when set, is added as a second listener by on_starting below, so it is there whatever
+# --bind says; requests it accepts may write without credentials (node/listeners.py).
 bind = _env["bind"]
 
 # Worker processes: a smart request is CPU and disk work inside Breezy, so two per
@@ -88,6 +90,14 @@ if _own_metrics_dir:
 # Imported here, after the variable, and not inside child_exit: that hook runs in a
 # signal handler, which must not be the one to import a module.
 from prometheus_client import multiprocess  # noqa: E402
+
+
+def on_starting(server):
+    """Open the trusted internal listener too, now and after every reload."""
+    from bzrstore.config import load_settings
+    from bzrstore.node.listeners import keep_internal_bind
+
+    keep_internal_bind(server, load_settings().internal_bind)
 
 
 def post_worker_init(worker):

@@ -1,7 +1,8 @@
 """The bzrstore command: serve the app, manage codebases and workers, repair and move storage.
 
-One module per command group: ``serve``, ``codebases``, ``workers``, ``transfer``
-(export, import, drop-local), ``cluster``, ``repos`` (break-lock, check). Only this
+One module per command group: ``serve``, ``janitor`` (Janitor's start line), ``codebases``,
+``workers``, ``transfer`` (export, import, drop-local), ``cluster``, ``repos`` (break-lock,
+check). Only this
 package prints; what it runs returns data.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from bzrstore.cli import cluster, codebases, repos, serve, transfer, workers
+from bzrstore.cli import cluster, codebases, janitor, repos, serve, transfer, workers
 from bzrstore.cli.common import CommandError, describe_settings, fail
 from bzrstore.config import ConfigError, load_settings
 from bzrstore.registry import RegistryError
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     serve.add_commands(commands)
+    janitor.add_commands(commands)
     codebases.add_commands(commands)
     workers.add_commands(commands)
     transfer.add_commands(commands)

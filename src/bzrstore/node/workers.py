@@ -13,7 +13,8 @@ slow client that keeps moving is never cut):
 - a write that waits longer raises ``BrokenPipeError``, which gunicorn treats as a
   client gone (nothing can be said to a client that does not read).
 
-Either way the stall is logged in one line. Choose the class in gunicorn.conf.py:
+Either way the stall is logged in one line. Each socket also records whether the trusted
+internal listener accepted it (node/listeners.py). Choose the class in gunicorn.conf.py:
 :class:`IdleLimitedSync`, or :class:`IdleLimitedThreads` when ``GUNICORN_THREADS`` > 1.
 (Neither name ends in "SyncWorker", which gunicorn would swap for its own gthread.)
 """
@@ -33,6 +34,7 @@ from gunicorn.workers.sync import SyncWorker
 from werkzeug.exceptions import RequestTimeout
 
 from bzrstore.config import load_settings
+from bzrstore.node.listeners import ListenerMarker, internal_listener_names
 from bzrstore.node.liveness import STILL_SECONDS, ThreadProgress
 
 
@@ -48,6 +50,7 @@ class IdleSocket(socket.socket):
     """
 
     idle_seconds: float
+    internal: bool  # accepted on BZRSTORE_INTERNAL_BIND's listener
     log: Any
     peer: str
     sent: int
@@ -55,10 +58,12 @@ class IdleSocket(socket.socket):
     stalled_reading: bool  # the client stopped reading our reply
 
     @classmethod
-    def adopt(cls, client: socket.socket, idle_seconds: float, log: Any) -> IdleSocket:
+    def adopt(cls, client: socket.socket, idle_seconds: float, log: Any,
+              internal: bool = False) -> IdleSocket:
         """Take over ``client``'s connection (the old object is left detached)."""
         sock = cls(client.family, client.type, client.proto, fileno=client.detach())
         sock.idle_seconds, sock.log, sock.sent = idle_seconds, log, 0
+        sock.internal = internal
         sock.stalled_sending = sock.stalled_reading = False
         try:
             sock.peer = str(sock.getpeername()[0])
@@ -128,14 +133,26 @@ class IdleSocket(socket.socket):
 
 
 class _IdleLimit:
-    """Mixin: reads the idle time at boot and answers a stall before the app with a 408."""
+    """Mixin: the idle time and internal listener read at boot; a stall before the app: 408."""
 
     idle_seconds: float
+    internal_names: set[Any]  # socket names of the internal listener(s)
     log: Any
+    sockets: list[Any]
 
     def init_process(self) -> None:
-        self.idle_seconds = load_settings().client_idle_seconds
+        settings = load_settings()
+        self.idle_seconds = settings.client_idle_seconds
+        self.internal_names = internal_listener_names(
+            self.sockets, settings.internal_bind, util.parse_address)
+        if settings.internal_bind and not self.internal_names:
+            self.log.error("no listener for BZRSTORE_INTERNAL_BIND %s: every request is public",
+                           settings.internal_bind)
         super().init_process()  # type: ignore[misc]  # runs the worker's loop
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()  # type: ignore[misc]
+        self.wsgi = ListenerMarker(self.wsgi)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         if not isinstance(exc, ClientStalled):
@@ -152,7 +169,9 @@ class IdleLimitedSync(_IdleLimit, SyncWorker):
     """gunicorn's sync worker with the client idle time on every accepted socket."""
 
     def handle(self, listener: Any, client: socket.socket, addr: Any) -> None:
-        super().handle(listener, IdleSocket.adopt(client, self.idle_seconds, self.log), addr)
+        internal = listener.getsockname() in self.internal_names
+        super().handle(listener, IdleSocket.adopt(client, self.idle_seconds, self.log, internal),
+                       addr)
 
 
 class IdleLimitedThreads(_IdleLimit, ThreadWorker):
@@ -201,7 +220,8 @@ class IdleLimitedThreads(_IdleLimit, ThreadWorker):
     def enqueue_req(self, conn: Any) -> None:
         # Before the first request's parser is built on conn.sock (conn.init()).
         if not isinstance(conn.sock, IdleSocket):
-            conn.sock = IdleSocket.adopt(conn.sock, self.idle_seconds, self.log)
+            conn.sock = IdleSocket.adopt(conn.sock, self.idle_seconds, self.log,
+                                         conn.server in self.internal_names)
         super().enqueue_req(conn)
 
     def handle_request(self, req: Any, conn: Any) -> bool:

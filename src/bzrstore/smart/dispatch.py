@@ -31,6 +31,7 @@ from werkzeug.exceptions import (
 
 from bzrstore.errors import render_error
 from bzrstore.metrics import ROUTE_KEY
+from bzrstore.node.listeners import INTERNAL_WRITER, is_internal
 from bzrstore.registry import RegistryUnavailable
 from bzrstore.repos.names import InvalidName, split_branch_path
 from bzrstore.smart.app import StartResponse, StreamingSmartApp, make_smart_app
@@ -221,8 +222,10 @@ class SmartDispatcher:
         self._ready_until[codebase] = self.clock() + self.codebase_cache_seconds
 
     def _authorize(self, environ: dict[str, Any], verb: bytes | None) -> str | None:
-        """The worker, or None for an anonymous read; 401 for a write without credentials."""
+        """The worker, INTERNAL_WRITER (internal listener) or None (anonymous read); else 401."""
         try:
+            if self.store.settings.internal_bind and is_internal(environ):  # opt-in
+                return self.store.identify(environ) or INTERNAL_WRITER
             if is_read_only(verb, self.commands):
                 return self.store.identify(environ)
             return self.store.require_worker(environ, WRITE_NEEDS_CREDENTIALS)
