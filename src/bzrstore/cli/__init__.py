@@ -1,15 +1,15 @@
 """The bzrstore command: serve the app, manage codebases and workers, repair and move storage.
 
 One module per command group: ``serve``, ``codebases``, ``workers``, ``transfer``
-(export, import, drop-local), ``cluster``, ``repos`` (break-lock, check). Only this
-package prints; what it runs returns data.
+(export, import, drop-local), ``cluster``, ``repos`` (break-lock, check), ``db``
+(schema status and upgrade). Only this package prints; what it runs returns data.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from bzrstore.cli import cluster, codebases, repos, serve, transfer, workers
+from bzrstore.cli import cluster, codebases, db, repos, serve, transfer, workers
 from bzrstore.cli.common import CommandError, describe_settings, fail
 from bzrstore.config import ConfigError, load_settings
 from bzrstore.registry import RegistryError
@@ -48,4 +48,5 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_commands(commands)
     cluster.add_commands(commands)
     repos.add_commands(commands)
+    db.add_commands(commands)
     return parser
