@@ -16,5 +16,5 @@ class SchemaBehind(RegistryError):
         super().__init__(
             f"the registry's schema is at version {version}, this bzrstore needs {latest}:"
             " run 'bzrstore db upgrade' with the same BZRSTORE_DATABASE_URL"
-            " (as a role that may create tables), then start again"
+            " (as a role that may create tables)"
         )
