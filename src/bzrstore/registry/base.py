@@ -12,9 +12,9 @@ from bzrstore.registry.errors import RegistryError
 from bzrstore.registry.form_keys import FormKeyRecords
 from bzrstore.registry.schema import Run, SchemaVersions
 
-# The tables are made by migrations (migrations.py). Janitor's have more columns; we
-# only ever read and write ours, so an existing Janitor database works as it is. Our
-# own tables are prefixed bzrstore_.
+# The tables are made by migrations (migrations.py). Janitor's codebase and worker have
+# more columns; the SQL here names only the ones bzrstore made, so an existing Janitor
+# database works as it is. Our own tables are prefixed bzrstore_.
 __all__ = ["Registry", "RegistryError", "RegistryUnavailable", "Run", "WorkerExists",
            "WorkerInfo"]
 
