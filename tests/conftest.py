@@ -115,8 +115,8 @@ def sqlite_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """Settings for each registry backend (PostgreSQL in a throwaway schema)."""
+def fresh_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for each registry backend, its database empty (PostgreSQL: a new schema)."""
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_settings")
     url = request.getfixturevalue("postgres_schema_url")
@@ -124,10 +124,26 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def settings(fresh_settings: Settings) -> Settings:
+    """Settings for each registry backend, ready to serve.
+
+    On PostgreSQL the schema is upgraded first, as an operator runs ``bzrstore db
+    upgrade`` before ``serve``; the embedded SQLite registry upgrades itself when opened.
+    """
+    if fresh_settings.database_url:
+        registry = open_registry(fresh_settings)
+        try:
+            registry.upgrade_schema()
+        finally:
+            registry.close()
+    return fresh_settings
+
+
+@pytest.fixture
 def registry(settings: Settings) -> Iterator[Registry]:
     """An open registry with its schema, on each backend."""
     registry = open_registry(settings)
-    registry.ensure_schema()
+    registry.upgrade_schema()
     yield registry
     registry.close()
 
@@ -149,6 +165,7 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         data = tmp_path_factory.mktemp("store") / "data"
         env = {**os.environ, "BZRSTORE_DATA": str(data), "BZRSTORE_DATABASE_URL": database_url,
                "GUNICORN_ACCESSLOG": str(data.parent / "access.log")}
+        run_cli(env, "db", "upgrade")  # as an operator does before serving on PostgreSQL
         run_cli(env, "codebase", "add", *E2E_CODEBASES)
         run_cli(env, "worker", "add", WORKER[0], stdin=WORKER[1] + "\n")
         server = Gunicorn(env, data.parent / "gunicorn.log").start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sqlite3
 import subprocess
 import urllib.error
 import urllib.request
@@ -15,7 +16,7 @@ from breezy.controldir import ControlDir
 
 from bzrstore import create_app
 from bzrstore.auth import hash_password
-from bzrstore.config import load_settings
+from bzrstore.config import Settings, load_settings
 from servers import BIN, Gunicorn
 
 if TYPE_CHECKING:
@@ -144,3 +145,24 @@ def post_status(url: str, body: bytes) -> int:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def raw_execute(settings: Settings, *statements: str) -> list[tuple]:
+    """Run SQL outside the registry, as another program would; return the last rows."""
+    rows: list[tuple] = []
+    if settings.database_url:
+        import psycopg
+
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            for statement in statements:
+                cursor = conn.execute(statement)
+                rows = cursor.fetchall() if cursor.description else []
+        return rows
+    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(settings.sqlite_path, isolation_level=None)
+    try:
+        for statement in statements:
+            rows = conn.execute(statement).fetchall()
+    finally:
+        conn.close()
+    return rows

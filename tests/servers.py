@@ -75,6 +75,8 @@ class Gunicorn:
 
     def _wait_healthy(self, deadline: float) -> None:
         while True:
+            if self.proc.poll() is not None:  # e.g. its workers failed to boot
+                raise RuntimeError(f"gunicorn did not start:\n{self.log_path.read_text()}")
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=5) as response:
                     if response.status == 200:

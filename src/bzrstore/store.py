@@ -61,9 +61,17 @@ class Store:
 
 
 def open_store(settings: Settings) -> Store:
-    """The store the settings describe, with the registry's tables and the repos directory."""
+    """The store the settings describe; SchemaBehind if its database needs an upgrade.
+
+    The embedded SQLite registry upgrades itself; PostgreSQL's is only checked (no DDL,
+    so the service's role needs no CREATE): ``bzrstore db upgrade`` changes it.
+    """
     registry = open_registry(settings)
-    registry.ensure_schema()
+    try:
+        registry.prepare_schema()
+    except BaseException:
+        registry.close()
+        raise
     settings.repos_dir.mkdir(parents=True, exist_ok=True)
     limits = LoginLimits(settings.run_dir, settings.auth_max_failures,
                          settings.auth_failure_window_seconds)

@@ -11,7 +11,8 @@ from bzrstore import cli
 from bzrstore.cli import serve
 
 
-def test_serve_execs_gunicorn_with_the_packaged_config(monkeypatch):
+def test_serve_execs_gunicorn_with_the_packaged_config(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("BZRSTORE_DATA", str(tmp_path))  # serve readies the registry first
     calls: list[tuple[str, list[str]]] = []
 
     def fake_execvp(file: str, argv: list[str]) -> None:

@@ -172,3 +172,25 @@ def test_socket_activation_serves_on_the_socket_systemd_passes(tmp_path: Path):
         assert f"127.0.0.1:{port}" in log and env["GUNICORN_BIND"] not in log
     finally:
         assert stop(proc) == 0, (tmp_path / "log").read_text()
+
+
+def test_service_on_a_behind_postgres_schema_says_what_to_run(tmp_path: Path,
+                                                              postgres_schema_url: str):
+    """ExecStart on a PostgreSQL schema not yet upgraded: one journal line, exit 1."""
+    port = free_port()
+    env = {**service_environment(tmp_path, port), "BZRSTORE_DATABASE_URL": postgres_schema_url}
+    refused = subprocess.run(exec_start(env), env=env, cwd=env["BZRSTORE_DATA"],
+                             capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert "run 'bzrstore db upgrade' with the same BZRSTORE_DATABASE_URL" in refused.stderr
+
+    upgrade = subprocess.run([str(BIN / "bzrstore"), "db", "upgrade"], env=env,
+                             capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+    assert upgrade.returncode == 0, upgrade.stderr
+    proc = subprocess.Popen(exec_start(env), env=env, cwd=env["BZRSTORE_DATA"],
+                            stdout=subprocess.DEVNULL, stderr=(tmp_path / "log").open("wb"))
+    try:
+        wait_health(port)
+    finally:
+        assert stop(proc) == 0, (tmp_path / "log").read_text()

@@ -144,6 +144,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                    "BZRSTORE_TRUSTED_PROXIES": "127.0.0.1",
                    "GUNICORN_ACCESSLOG": str(root / name / "access.log")}
             nodes.append(Node(name, env, free_port()))
+        run_cli(nodes[0].env, "db", "upgrade")
         run_cli(nodes[0].env, "codebase", "add", *CODEBASES)
         run_cli(nodes[0].env, "worker", "add", WORKER[0], stdin=WORKER[1] + "\n")
         for node in nodes:

@@ -121,7 +121,9 @@ def nodes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Node
     if not url:
         pytest.skip(f"{POSTGRES_URL_ENV} is not set: PostgreSQL tests skipped")
     with postgres_schema(url) as schema_url:
-        yield make_node(tmp_path / "a", schema_url), make_node(tmp_path / "b", schema_url)
+        a = make_node(tmp_path / "a", schema_url)
+        a.ok("db", "upgrade")
+        yield a, make_node(tmp_path / "b", schema_url)
 
 
 def test_move_keeps_every_revision_and_b_takes_writes(nodes, brz: Brz, tmp_path: Path):

@@ -47,6 +47,7 @@ def outage_store(tmp_path: Path):
         env = {**os.environ, "BZRSTORE_DATA": str(data), "BZRSTORE_DATABASE_URL": proxied,
                "BZRSTORE_CODEBASE_CACHE_SECONDS": "0", "BZRSTORE_AUTH_CACHE_SECONDS": "0",
                "GUNICORN_ACCESSLOG": str(tmp_path / "access.log")}
+        run_cli(env, "db", "upgrade")
         run_cli(env, "codebase", "add", "alpha")
         run_cli(env, "worker", "add", WORKER[0], stdin=WORKER[1] + "\n")
         command = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),

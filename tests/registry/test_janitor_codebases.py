@@ -57,16 +57,16 @@ def execute(settings: Settings, *statements: str) -> None:
 
 
 @pytest.fixture
-def janitor(settings: Settings) -> Iterator[Registry]:
+def janitor(fresh_settings: Settings) -> Iterator[Registry]:
     """A registry on Janitor's codebase table: alpha, beta and two rows without a name."""
-    if settings.database_url:
-        execute(settings, f"CREATE DOMAIN codebase_name AS TEXT CHECK"
+    if fresh_settings.database_url:
+        execute(fresh_settings, f"CREATE DOMAIN codebase_name AS TEXT CHECK"
                           f" (value SIMILAR TO '{JANITOR_DOMAIN}')",
                 JANITOR_CODEBASE.format(name_type="codebase_name"), ROWS)
     else:
-        execute(settings, JANITOR_CODEBASE.format(name_type="TEXT"), ROWS)
-    registry = open_registry(settings)
-    registry.ensure_schema()  # Janitor's table is kept as it is
+        execute(fresh_settings, JANITOR_CODEBASE.format(name_type="TEXT"), ROWS)
+    registry = open_registry(fresh_settings)
+    registry.upgrade_schema()  # Janitor's table is kept as it is
     registry.add_worker("boss", hash_password("secret", rounds=4), admin=True)
     yield registry
     registry.close()
@@ -80,9 +80,9 @@ def test_registry_queries_skip_null_names(janitor: Registry):
     assert janitor.codebase_activity(["alpha"])[0].branches == 0
 
 
-def test_web_skips_null_names(janitor: Registry, settings: Settings):
+def test_web_skips_null_names(janitor: Registry, fresh_settings: Settings):
     # Old code: /repositories sorted None with the names, a 500.
-    app = create_app(settings)
+    app = create_app(fresh_settings)
     try:
         web = TestApp(app)
         assert web.get("/repositories").json == ["alpha", "beta"]
@@ -97,12 +97,12 @@ def test_web_skips_null_names(janitor: Registry, settings: Settings):
         app.extensions["bzrstore"].registry.close()
 
 
-def test_command_line_skips_null_names(janitor: Registry, settings: Settings,
+def test_command_line_skips_null_names(janitor: Registry, fresh_settings: Settings,
                                        monkeypatch: pytest.MonkeyPatch, capsys):
-    monkeypatch.setenv("BZRSTORE_DATA", str(settings.data))
-    monkeypatch.setenv("BZRSTORE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("BZRSTORE_DATA", str(fresh_settings.data))
+    monkeypatch.setenv("BZRSTORE_DATABASE_URL", fresh_settings.database_url)
     monkeypatch.delenv("BZRSTORE_CONFIG", raising=False)
-    (settings.repos_dir / "beta" / ".bzr").mkdir(parents=True)
+    (fresh_settings.repos_dir / "beta" / ".bzr").mkdir(parents=True)
 
     def run(*argv: str) -> str:
         assert cli.main(list(argv)) == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -24,31 +23,11 @@ from bzrstore.registry import (
     WorkerInfo,
     open_registry,
 )
+from helpers import raw_execute
 from postgres import url_through
 from tcpproxy import TcpProxy
 
 HASH = "$2b$04$abcdefghijklmnopqrstuu" + "." * 31
-
-
-def raw_execute(settings: Settings, *statements: str) -> list[tuple]:
-    """Run SQL outside the registry, as another program would; return the last rows."""
-    rows: list[tuple] = []
-    if settings.database_url:
-        import psycopg
-
-        with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            for statement in statements:
-                cursor = conn.execute(statement)
-                rows = cursor.fetchall() if cursor.description else []
-        return rows
-    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(settings.sqlite_path, isolation_level=None)
-    try:
-        for statement in statements:
-            rows = conn.execute(statement).fetchall()
-    finally:
-        conn.close()
-    return rows
 
 
 def test_open_registry_chooses_backend_by_url(settings: Settings):
@@ -146,7 +125,8 @@ def test_ensure_schema_is_idempotent_and_keeps_data(registry: Registry, settings
         again.close()
 
 
-def test_existing_tables_with_more_columns_are_used_as_they_are(settings: Settings):
+def test_existing_tables_with_more_columns_are_used_as_they_are(fresh_settings: Settings):
+    settings = fresh_settings
     raw_execute(
         settings,
         "CREATE TABLE codebase (name TEXT NOT NULL UNIQUE, branch_url TEXT, value INTEGER,"

@@ -2,15 +2,15 @@
 
 One module per command group: ``serve``, ``janitor`` (Janitor's start line), ``codebases``,
 ``workers``, ``transfer`` (export, import, drop-local), ``cluster``, ``repos`` (break-lock,
-check). Only this
-package prints; what it runs returns data.
+check), ``db`` (schema status and upgrade). Only this package prints; what it runs
+returns data.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from bzrstore.cli import cluster, codebases, janitor, repos, serve, transfer, workers
+from bzrstore.cli import cluster, codebases, db, janitor, repos, serve, transfer, workers
 from bzrstore.cli.common import CommandError, describe_settings, fail
 from bzrstore.config import ConfigError, load_settings
 from bzrstore.registry import RegistryError
@@ -50,4 +50,5 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_commands(commands)
     cluster.add_commands(commands)
     repos.add_commands(commands)
+    db.add_commands(commands)
     return parser

@@ -33,14 +33,15 @@ def fail(message: str) -> int:
 
 @contextmanager
 def registry_session(settings: Settings) -> Iterator[Registry]:
-    """The configured registry with its tables made sure of, closed afterwards.
+    """The configured registry with its schema ready, closed afterwards.
 
-    Unlike ``registry.open_registry``, which only connects, a command may be the first
-    thing ever run against a database, so the schema is created here.
+    Ready as for the service: the embedded SQLite registry upgrades itself (a command
+    may be the first thing ever run on it); on PostgreSQL only ``bzrstore db upgrade``
+    changes the schema, and a behind one is SchemaBehind, one line saying so.
     """
     registry = open_registry(settings)
     try:
-        registry.ensure_schema()
+        registry.prepare_schema()
         yield registry
     finally:
         registry.close()

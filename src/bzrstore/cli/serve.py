@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from bzrstore.cli.common import CommandError, command
+from bzrstore.cli.common import CommandError, command, registry_session
 from bzrstore.config import Settings, gunicorn_settings
 
 # Shipped inside the package so `bzrstore serve` works from any directory.
@@ -32,6 +32,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         host, port = _split_bind(args.bind or DEV_BIND)
         run_simple(host, port, create_app(settings), threaded=True)
         return 0
+    # Before gunicorn: a schema that needs `bzrstore db upgrade` is one line here, not
+    # every worker failing to boot (what `gunicorn -c gunicorn.conf.py` alone shows).
+    with registry_session(settings):
+        pass
     command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
     if args.bind:
         command += ["--bind", args.bind]

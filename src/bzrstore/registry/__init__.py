@@ -1,6 +1,7 @@
 """Codebases, workers, branch tips and the push log, in SQLite or PostgreSQL.
 
 Plain SQL behind one small interface (``base.Registry``); the backends supply connections.
+The schema is versioned: ``migrations`` lists its steps, ``schema`` applies and checks them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from bzrstore.registry.base import (
     WorkerExists,
     WorkerInfo,
 )
+from bzrstore.registry.errors import SchemaBehind
+from bzrstore.registry.migrations import LATEST_VERSION, MIGRATIONS, Migration
 from bzrstore.registry.postgres import PostgresRegistry
 from bzrstore.registry.sqlite import SQLiteRegistry
 
-__all__ = ["PostgresRegistry", "Registry", "RegistryError", "RegistryUnavailable",
-           "SQLiteRegistry", "WorkerExists", "WorkerInfo", "open_registry"]
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "Migration", "PostgresRegistry", "Registry",
+           "RegistryError", "RegistryUnavailable", "SQLiteRegistry", "SchemaBehind",
+           "WorkerExists", "WorkerInfo", "open_registry"]
 
 
 def open_registry(settings: Settings) -> Registry:

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bzrstore.registry.branches import BRANCH_SCHEMA, BranchRecords
-from bzrstore.registry.form_keys import FORM_KEY_SCHEMA, FormKeyRecords
+from bzrstore.registry.branches import BranchRecords
+from bzrstore.registry.errors import RegistryError
+from bzrstore.registry.form_keys import FormKeyRecords
+from bzrstore.registry.schema import Run, SchemaVersions
 
-# Janitor's tables have more columns; we only ever read and write these, so an
-# existing Janitor database works as it is. Our own tables are prefixed bzrstore_.
-SCHEMA = {
-    "codebase": "CREATE TABLE IF NOT EXISTS codebase (name TEXT PRIMARY KEY)",
-    "worker": "CREATE TABLE IF NOT EXISTS worker (name TEXT PRIMARY KEY, password TEXT NOT NULL)",
-    "bzrstore_admin": "CREATE TABLE IF NOT EXISTS bzrstore_admin (worker TEXT PRIMARY KEY)",
-    **BRANCH_SCHEMA,
-    **FORM_KEY_SCHEMA,
-}
-
-Run = Callable[..., Any]
-
-
-class RegistryError(Exception):
-    """Something the registry cannot do."""
+# The tables are made by migrations (migrations.py). Janitor's codebase and worker have
+# more columns; the SQL here names only the ones bzrstore made, so an existing Janitor
+# database works as it is. Our own tables are prefixed bzrstore_.
+__all__ = ["Registry", "RegistryError", "RegistryUnavailable", "Run", "WorkerExists",
+           "WorkerInfo"]
 
 
 class RegistryUnavailable(RegistryError):
@@ -43,7 +35,7 @@ class WorkerInfo:
     admin: bool
 
 
-class Registry(BranchRecords, FormKeyRecords):
+class Registry(SchemaVersions, BranchRecords, FormKeyRecords):
     """Codebases and workers; backends supply connections, SQL here uses ``?``."""
 
     placeholder = "?"
@@ -53,13 +45,6 @@ class Registry(BranchRecords, FormKeyRecords):
     def _connection(self, write: bool) -> AbstractContextManager[Any]:
         """A DB-API connection inside one transaction, committed when the block ends."""
         raise NotImplementedError
-
-    def _table_exists(self, run: Run, table: str) -> bool:
-        """Whether ``table`` is visible to this connection."""
-        raise NotImplementedError
-
-    def _lock_schema(self, run: Run) -> None:
-        """Keep concurrent ensure_schema calls from racing (where the backend needs it)."""
 
     def close(self) -> None:
         """Release this process's connections; the registry reconnects when used again."""
@@ -82,15 +67,8 @@ class Registry(BranchRecords, FormKeyRecords):
             return run(sql, params).rowcount > 0
 
     def ensure_schema(self) -> None:
-        """Create the tables that are missing; existing tables and rows are left alone."""
-        with self._transaction(write=True) as run:
-            # Only what is missing: PostgreSQL refuses even CREATE TABLE IF NOT EXISTS
-            # to a role that may use Janitor's tables but not create in their schema.
-            missing = [ddl for table, ddl in SCHEMA.items() if not self._table_exists(run, table)]
-            if missing:
-                self._lock_schema(run)
-                for statement in missing:
-                    run(statement)
+        """Bring the schema up to date (``upgrade_schema``; the name callers had before)."""
+        self.upgrade_schema()
 
     def ping(self) -> None:
         """Raise RegistryUnavailable unless the database answers."""

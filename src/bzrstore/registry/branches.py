@@ -7,21 +7,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-BRANCH_SCHEMA = {
-    "bzrstore_branch": (
-        "CREATE TABLE IF NOT EXISTS bzrstore_branch (codebase TEXT NOT NULL,"
-        " path TEXT NOT NULL, revno INTEGER NOT NULL, revision_id TEXT NOT NULL,"
-        " committer TEXT, timestamp DOUBLE PRECISION, message TEXT,"
-        " PRIMARY KEY (codebase, path))"
-    ),
-    "bzrstore_push": (
-        "CREATE TABLE IF NOT EXISTS bzrstore_push (codebase TEXT NOT NULL,"
-        " path TEXT NOT NULL, old_revno INTEGER NOT NULL, old_revision_id TEXT NOT NULL,"
-        " new_revno INTEGER NOT NULL, new_revision_id TEXT NOT NULL, worker TEXT,"
-        " pushed_at DOUBLE PRECISION NOT NULL)"
-    ),
-}
-
 
 @dataclass(frozen=True)
 class BranchTip:

@@ -7,11 +7,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-FORM_KEY_SCHEMA = {
-    "bzrstore_secret": (
-        "CREATE TABLE IF NOT EXISTS bzrstore_secret (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
-    ),
-}
 FORM_KEY_NAME = "form-signing-key"
 # 256 bits: the size of the HMAC-SHA1 block itsdangerous derives its key into and more.
 FORM_KEY_BYTES = 32

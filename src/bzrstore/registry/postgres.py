@@ -16,7 +16,7 @@ POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 # PostgreSQL, after a failure and until a checkout succeeds: while the database is away a
 # request answers 503 this soon instead of holding a sync worker for POOL_TIMEOUT_SECONDS.
 OUTAGE_CHECKOUT_TIMEOUT_SECONDS = 2.0
-# Any constant: serialises concurrent CREATE TABLE IF NOT EXISTS from many workers.
+# Any constant: serialises concurrent schema upgrades (`bzrstore db upgrade`).
 SCHEMA_LOCK_ID = 0x627A7273
 
 
@@ -85,9 +85,17 @@ class PostgresRegistry(Registry):
         threading.Thread(target=pool.close, name="bzrstore-pool-close", daemon=True).start()
 
     def _table_exists(self, run: Run, table: str) -> bool:
-        return bool(run("SELECT to_regclass(?) IS NOT NULL", (table,)).fetchone()[0])
+        # The catalog read with this statement's snapshot, not to_regclass(): that goes
+        # through the backend's name cache, which may still remember the table as
+        # missing after another upgrader, whose lock we waited for, created it.
+        return bool(run(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relname = ? AND n.nspname = ANY (current_schemas(false)))",
+            (table,)).fetchone()[0])
 
     def _lock_schema(self, run: Run) -> None:
+        # Held until the transaction ends: the next upgrader then reads the new version.
         run("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_ID,))
 
     def close(self) -> None:

@@ -18,6 +18,10 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
 class SQLiteRegistry(Registry):
     """The embedded registry: one SQLite file in WAL mode, a connection per thread."""
 
+    # SPEC: on the embedded default the service upgrades its schema itself on start,
+    # so the README's first command needs no `bzrstore db upgrade`.
+    upgrades_itself = True
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
