@@ -11,7 +11,6 @@ import json
 import urllib.error
 import urllib.request
 
-import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
 from webtest import TestApp
@@ -32,22 +31,16 @@ def request(url: str, data: bytes | None = None,
         return exc.code, exc.read()
 
 
-@pytest.mark.xfail(reason="needs /health answering ok, and the internal listener (issue 11)",
-                   strict=False)
 def test_health(janitor_store, internal):
     for base in (internal, janitor_store.url):
         assert request(base + "/health") == (200, b"ok")
 
 
-@pytest.mark.xfail(reason="needs /ready answering ok, and the internal listener (issue 11)",
-                   strict=False)
 def test_ready(janitor_store, internal):
     for base in (internal, janitor_store.url):
         assert request(base + "/ready") == (200, b"ok")
 
 
-@pytest.mark.xfail(reason="needs JSON listings as a plain array for Accept */* (issue 11)",
-                   strict=False)
 def test_home(web: TestApp):
     """No codebase yet: Janitor answers an empty text; for ``*/*`` bzrstore gives ``[]``."""
     response = web.get("/", headers=AIOHTTP_HEADERS)
@@ -55,7 +48,6 @@ def test_home(web: TestApp):
     assert json.loads(response.body) == []
 
 
-@pytest.mark.xfail(reason="needs the internal listener (issue 11)", strict=False)
 def test_fetch_format(janitor_store, internal):
     """An empty smart request reaches the smart server (200) wherever Janitor posts."""
     for path in ("/foo/.bzr/smart", "/foo/campaign/.bzr/smart",
@@ -66,8 +58,6 @@ def test_fetch_format(janitor_store, internal):
     assert request(internal + "/foo/notcampaign/.bzr/smart", b"")[0] in (403, 404)
 
 
-@pytest.mark.xfail(reason="needs the internal listener and JSON listings as a plain array "
-                          "(issue 11)", strict=False)
 def test_index(janitor_store, internal):
     assert request(internal + "/foo/campaign/main/.bzr/smart", b"")[0] == 200
     status, body = request(janitor_store.url + "/bzr/", headers={"Accept": "application/json"})

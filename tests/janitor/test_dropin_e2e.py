@@ -25,9 +25,6 @@ from helpers import as_worker, run_cli, starts_processes
 from nginx import free_port
 from servers import BIN, stop_group
 
-pytestmark = pytest.mark.xfail(
-    reason="needs the janitor-bzr-store drop-in command and the internal listener (issue 11)",
-    strict=False)
 START_TIMEOUT_SECONDS = 30
 JANITOR_CONF = """\
 database_location: "{url}"
@@ -67,8 +64,7 @@ def dropin(postgres_schema_url: str, tmp_path: Path) -> Iterator[DropIn]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BZRSTORE_")}
     setup_env = {**env, "BZRSTORE_DATABASE_URL": postgres_schema_url,
                  "BZRSTORE_DATA": str(tmp_path / "setup")}
-    subprocess.run([str(BIN / "bzrstore"), "db", "upgrade"], env=setup_env, check=False,
-                   capture_output=True, timeout=60)
+    run_cli(setup_env, "db", "upgrade")
     run_cli(setup_env, "codebase", "add", "foo")
     run_cli(setup_env, "worker", "add", "worker", stdin="secret\n")
     conf, vcs_path, log = tmp_path / "janitor.conf", tmp_path / "bzr", tmp_path / "dropin.log"

@@ -19,12 +19,9 @@ import pytest
 
 from helpers import as_worker
 
-NEEDS_INTERNAL = pytest.mark.xfail(reason="needs the internal listener (issue 11)", strict=False)
-NEEDS_LISTING = pytest.mark.xfail(
-    reason="needs JSON listings as a plain array for Accept */* (issue 11)", strict=False)
 AIOHTTP_HEADERS = {"Accept": "*/*", "Accept-Encoding": "identity",
                    "User-Agent": "Python/3.11 aiohttp/3.9.1"}
-LISTENERS = ["public", pytest.param("internal", marks=NEEDS_INTERNAL)]
+LISTENERS = ["public", "internal"]
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -65,7 +62,6 @@ def revids(janitor_store, tmp_path_factory) -> list[str]:
     return ids
 
 
-@NEEDS_LISTING
 @pytest.mark.parametrize("path", ["/bzr/", "/"])
 def test_site_listing_accept_any(janitor_store, base, path):
     """``handle_repo_list``: ``session.get(url)`` then ``await resp.json()``."""
@@ -76,7 +72,6 @@ def test_site_listing_accept_any(janitor_store, base, path):
     assert headers["X-Total-Count"] == "1"
 
 
-@NEEDS_LISTING
 def test_listing_json_requested(janitor_store, base):
     """Janitor's test_index asks for ``application/json`` and expects ``["foo"]``."""
     _, _, body = get(base + "/bzr/", {"Accept": "application/json"})

@@ -9,7 +9,6 @@ must log in to bzrstore.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,14 +19,11 @@ from bzrstore.auth import Authenticator
 from bzrstore.config import load_settings
 from bzrstore.registry import open_registry
 from helpers import run_cli
-from servers import BIN
 
 # worker_creds.is_worker, with psycopg's placeholders for asyncpg's $1, $2.
 RUNNER_QUERY = "select 1 from worker where name = %s AND password = crypt(%s, password)"
 # src/auth/basic.rs, creating a worker.
 JANITOR_INSERT = "INSERT INTO worker (name, password) VALUES (%s, crypt(%s, gen_salt('bf')))"
-NEEDS_2A = pytest.mark.xfail(reason="needs $2a$ bcrypt hashes pgcrypto reads (issue 11)",
-                             strict=False)
 
 
 @pytest.fixture
@@ -35,9 +31,7 @@ def env(postgres_schema_url: str, tmp_path: Path) -> dict[str, str]:
     """The CLI's environment on a fresh PostgreSQL schema with bzrstore's tables."""
     env = {**os.environ, "BZRSTORE_DATA": str(tmp_path / "data"),
            "BZRSTORE_DATABASE_URL": postgres_schema_url}
-    # The operator's step on PostgreSQL (issue 11); before it existed, the CLI made the schema.
-    subprocess.run([str(BIN / "bzrstore"), "db", "upgrade"], env=env, capture_output=True,
-                   timeout=60, check=False)
+    run_cli(env, "db", "upgrade")  # the operator's step on PostgreSQL
     run_cli(env, "codebase", "add", "foo")
     return env
 
@@ -60,7 +54,6 @@ def runner_accepts(conn: psycopg.Connection, name: str, password: str) -> bool:
     return conn.execute(RUNNER_QUERY, (name, password)).fetchone() is not None
 
 
-@NEEDS_2A
 def test_runner_accepts_worker_bzrstore_added(env, janitor_db):
     run_cli(env, "worker", "add", "w1", stdin="s3cret\n")
     (stored,) = janitor_db.execute("SELECT password FROM worker WHERE name = 'w1'").fetchone()
@@ -71,7 +64,6 @@ def test_runner_accepts_worker_bzrstore_added(env, janitor_db):
     assert not runner_accepts(janitor_db, "w1", "wrong")
 
 
-@NEEDS_2A
 def test_runner_accepts_worker_bzrstore_passwd(env, janitor_db):
     run_cli(env, "worker", "add", "w2", stdin="old-secret\n")
     run_cli(env, "worker", "passwd", "w2", stdin="new-secret\n")

@@ -13,7 +13,6 @@ from breezy.errors import PermissionDenied, SmartProtocolError, UnexpectedHttpSt
 
 from helpers import as_worker
 
-NEEDS_INTERNAL = pytest.mark.xfail(reason="needs the internal listener (issue 11)", strict=False)
 LOG_ID = "run-1"
 
 
@@ -44,7 +43,6 @@ def push_sequence(worker, run, repo_url: str) -> None:
     worker["push_cache"](repo_url, run)
 
 
-@NEEDS_INTERNAL
 def test_push_sequence_internal_without_credentials(janitor_store, internal, worker,
                                                     worker_run):
     push_sequence(worker, worker_run, f"bzr+{internal}/foo")
@@ -56,7 +54,6 @@ def test_push_sequence_public_with_credentials(janitor_store, worker, worker_run
     check_result(janitor_store, worker, worker_run)
 
 
-@NEEDS_INTERNAL
 def test_second_run_overwrites_internal(janitor_store, internal, worker, tmp_path):
     """A later run of the same campaign replaces main (``overwrite``), diverged or not."""
     first = worker["make_run"](tmp_path / "first", revisions=2)
