@@ -178,7 +178,7 @@ def register(data: Path, names: list[str], database_url: str = "") -> None:
     settings = load_settings(environ={}, data=data, database_url=database_url)
     registry = open_registry(settings)
     try:
-        registry.ensure_schema()
+        registry.upgrade_schema()
         for name in names:
             registry.add_codebase(name)
     finally:

@@ -57,17 +57,25 @@ def seed(app: Flask) -> Flask:
     return app
 
 
-def make_branch(path: Path, revisions: int = 3) -> tuple[Any, list[str]]:
+def write_tree_files(path: Path, n: int) -> None:
+    """What revision ``n`` of ``make_branch`` changes: a growing file and a new one."""
+    (path / "dir").mkdir(exist_ok=True)
+    (path / "dir" / "file.txt").write_text(f"line {n}\n" * (n + 1))
+    (path / f"f{n}.txt").write_text(f"revision {n}\n")
+
+
+def make_branch(path: Path, revisions: int = 3,
+                write_files: Callable[[Path, int], None] = write_tree_files
+                ) -> tuple[Any, list[str]]:
     """A standalone branch with ``revisions`` commits, in-process (as ``Brz.make_branch``).
 
-    Returns its working tree and its revision ids, oldest first.
+    ``write_files(path, n)`` changes the tree before commit ``n``. Returns the working
+    tree and its revision ids, oldest first.
     """
     tree = ControlDir.create_standalone_workingtree(str(path))
     revids = []
     for n in range(revisions):
-        (path / "dir").mkdir(exist_ok=True)
-        (path / "dir" / "file.txt").write_text(f"line {n}\n" * (n + 1))
-        (path / f"f{n}.txt").write_text(f"revision {n}\n")
+        write_files(path, n)
         tree.smart_add([str(path)])
         revids.append(tree.commit(f"commit {n}", committer=COMMITTER).decode())
     return tree, revids
@@ -166,3 +174,11 @@ def raw_execute(settings: Settings, *statements: str) -> list[tuple]:
     finally:
         conn.close()
     return rows
+
+
+def point_environment(monkeypatch: Any, settings: Settings) -> Settings:
+    """Make the environment name ``settings``' data directory and database; return them."""
+    monkeypatch.setenv("BZRSTORE_DATA", str(settings.data))
+    if settings.database_url:
+        monkeypatch.setenv("BZRSTORE_DATABASE_URL", settings.database_url)
+    return settings

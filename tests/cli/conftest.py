@@ -9,6 +9,7 @@ import pytest
 
 from bzrstore import cli
 from bzrstore.config import CONFIG_FILE_ENV, OPTIONS, Settings
+from helpers import point_environment
 
 
 @pytest.fixture(autouse=True)
@@ -23,10 +24,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The environment names ``settings``' data directory and database."""
-    monkeypatch.setenv("BZRSTORE_DATA", str(settings.data))
-    if settings.database_url:
-        monkeypatch.setenv("BZRSTORE_DATABASE_URL", settings.database_url)
-    return settings
+    return point_environment(monkeypatch, settings)
 
 
 @pytest.fixture

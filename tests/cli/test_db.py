@@ -7,16 +7,13 @@ import pytest
 from bzrstore.cli import serve
 from bzrstore.config import Settings
 from bzrstore.registry import LATEST_VERSION, MIGRATIONS
-from helpers import raw_execute
+from helpers import point_environment, raw_execute
 
 
 @pytest.fixture
 def fresh_env(fresh_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The environment names an empty database (no schema yet) on each backend."""
-    monkeypatch.setenv("BZRSTORE_DATA", str(fresh_settings.data))
-    if fresh_settings.database_url:
-        monkeypatch.setenv("BZRSTORE_DATABASE_URL", fresh_settings.database_url)
-    return fresh_settings
+    return point_environment(monkeypatch, fresh_settings)
 
 
 def test_upgrade_applies_every_migration_then_says_current(fresh_env: Settings, run):

@@ -23,7 +23,7 @@ from breezy.branch import Branch
 from breezy.controldir import ControlDir
 from breezy.errors import NotBranchError
 
-from helpers import COMMITTER, POSTGRES_URL_ENV, WORKER, run_cli, starts_processes
+from helpers import POSTGRES_URL_ENV, WORKER, make_branch, run_cli, starts_processes
 from nginx import free_port
 from postgres import postgres_schema
 from servers import BIN, TEST_GUNICORN_CONF, Gunicorn
@@ -118,16 +118,16 @@ class WorkerRun:
     tags: dict[str, str]
 
 
+def write_debian_files(path: Path, n: int) -> None:
+    """Revision ``n`` of a packaging branch: a longer changelog and a new file."""
+    (path / "debian").mkdir(exist_ok=True)
+    (path / "debian" / "changelog").write_text(f"foo (1.{n}-1) unstable\n" * (n + 1))
+    (path / f"f{n}.txt").write_text(f"revision {n}\n")
+
+
 def make_run(path: Path, revisions: int = 3) -> WorkerRun:
     """A working tree with ``revisions`` commits and tags (``upstream/…``, ``debian/…``, other)."""
-    tree = ControlDir.create_standalone_workingtree(str(path))
-    revids = []
-    for n in range(revisions):
-        (path / "debian").mkdir(exist_ok=True)
-        (path / "debian" / "changelog").write_text(f"foo (1.{n}-1) unstable\n" * (n + 1))
-        (path / f"f{n}.txt").write_text(f"revision {n}\n")
-        tree.smart_add([str(path)])
-        revids.append(tree.commit(f"commit {n}", committer=COMMITTER).decode())
+    tree, revids = make_branch(path, revisions, write_debian_files)
     tags = {"upstream/1.0": revids[0], f"debian/1.{revisions - 1}-1": revids[-1],
             "other": revids[-1]}
     for name, revid in tags.items():

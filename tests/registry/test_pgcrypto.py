@@ -47,7 +47,7 @@ def database(postgres_url: str, postgres_schema_url: str) -> Iterator[tuple[Regi
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         extension_schema = install_pgcrypto(conn)
     registry = open_registry(load_settings(environ={}, database_url=postgres_schema_url))
-    registry.ensure_schema()
+    registry.upgrade_schema()
     with psycopg.connect(postgres_schema_url, autocommit=True) as conn:
         def sql(statement: str, params: tuple[Any, ...] = ()) -> Any:
             statement = statement.replace("pgcrypto.", f'"{extension_schema}".')

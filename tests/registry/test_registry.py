@@ -111,13 +111,13 @@ def test_stale_admin_row_grants_nothing(registry: Registry, settings: Settings):
     assert not registry.is_admin("alice")
 
 
-def test_ensure_schema_is_idempotent_and_keeps_data(registry: Registry, settings: Settings):
+def test_upgrade_schema_is_idempotent_and_keeps_data(registry: Registry, settings: Settings):
     registry.add_codebase("hello")
     registry.add_worker("alice", HASH, admin=True)
-    registry.ensure_schema()
+    registry.upgrade_schema()
     again = open_registry(settings)
     try:
-        again.ensure_schema()
+        again.upgrade_schema()
         assert again.list_codebases() == ["hello"]
         assert again.worker_password_hash("alice") == HASH
         assert again.is_admin("alice")
@@ -137,7 +137,7 @@ def test_existing_tables_with_more_columns_are_used_as_they_are(fresh_settings: 
     )
     registry = open_registry(settings)
     try:
-        registry.ensure_schema()
+        registry.upgrade_schema()
         assert registry.list_codebases() == ["hello"]
         assert registry.add_codebase("zsh")
         assert registry.worker_password_hash("w1") == HASH
@@ -180,7 +180,7 @@ def test_janitor_database_with_pgcrypto_hash(postgres_schema_url: str, tmp_path:
     settings = load_settings(environ={}, data=tmp_path / "data", database_url=postgres_schema_url)
     registry = open_registry(settings)
     try:
-        registry.ensure_schema()
+        registry.upgrade_schema()
         assert registry.list_codebases() == ["hello"]
         assert registry.worker_password_hash("janitor-worker").startswith("$2a$")
         authenticator = Authenticator(registry, ttl_seconds=60)
@@ -206,7 +206,7 @@ def test_role_without_create_privilege_uses_existing_tables(postgres_schema_url:
     schema = postgres_schema_url.rpartition("%3D")[2]
     role = f"r_{secrets.token_hex(6)}"
     owner = load_settings(environ={}, data=tmp_path, database_url=postgres_schema_url)
-    open_registry(owner).ensure_schema()
+    open_registry(owner).upgrade_schema()
     try:
         raw_execute(owner, f"CREATE ROLE {role} LOGIN",
                     f"GRANT USAGE ON SCHEMA {schema} TO {role}",
@@ -218,7 +218,7 @@ def test_role_without_create_privilege_uses_existing_tables(postgres_schema_url:
     url = urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.rpartition('@')[2]}"))
     registry = PostgresRegistry(url, 1)
     try:
-        registry.ensure_schema()
+        registry.upgrade_schema()
         assert registry.add_codebase("hello")
         registry.add_worker("alice", HASH, admin=True)
         assert registry.is_admin("alice")
@@ -263,7 +263,7 @@ def test_postgres_heals_at_once_after_an_outage(postgres_schema_url: str):
     proxied = url_through(postgres_schema_url, proxy.port)
     registry = PostgresRegistry(proxied, 2, timeout_seconds=3)
     try:
-        registry.ensure_schema()
+        registry.upgrade_schema()
         proxy.cut()
         deadline = time.monotonic() + OUTAGE_SECONDS
         while time.monotonic() < deadline:

@@ -18,7 +18,8 @@ from bzrstore.node.archive import export_codebase
 from bzrstore.repos.branches import break_lock, set_parent_location
 from bzrstore.repos.check import check_codebases
 from bzrstore.repos.controldirs import find_branches
-from bzrstore.repos.storage import Storage, jailed_transport
+from bzrstore.repos.jail import jailed_transport
+from bzrstore.repos.storage import Storage
 from helpers import basic, store_of
 from servers import serving, tree_snapshot
 from smartwire import request_v3

@@ -12,6 +12,7 @@ import pytest
 from breezy.branch import Branch
 
 from bzrstore.repos import repair
+from bzrstore.repos.jail import jailed_transport
 from bzrstore.repos.repair import (
     STAGING_STALE_SECONDS,
     SUSPENDED_UPLOAD_SECONDS,
@@ -19,7 +20,7 @@ from bzrstore.repos.repair import (
     heal_on_start,
     stale_uploads,
 )
-from bzrstore.repos.storage import create_shared_repository, jailed_transport
+from bzrstore.repos.storage import create_shared_repository
 from helpers import run_cli
 
 HOUR = 3600

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import closing
 from datetime import UTC, datetime
 
 from bzrstore.cli.common import command
@@ -25,12 +26,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    registry = open_registry(settings)
-    try:
+    with closing(open_registry(settings)) as registry:
         applied = registry.upgrade_schema()
         version = registry.schema_version()
-    finally:
-        registry.close()
     for migration in applied:
         print(f"applied migration {migration.version}: {migration.description}")
     if not applied:
@@ -39,12 +37,9 @@ def _upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
-    registry = open_registry(settings)
-    try:
+    with closing(open_registry(settings)) as registry:
         version = registry.schema_version()
         applied = registry.applied_migrations()
-    finally:
-        registry.close()
     for number, description, applied_at in applied:
         when = datetime.fromtimestamp(applied_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         print(f"applied migration {number} ({when}): {description}")

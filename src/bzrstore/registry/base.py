@@ -66,10 +66,6 @@ class Registry(SchemaVersions, BranchRecords, FormKeyRecords):
         with self._transaction(write=True) as run:
             return run(sql, params).rowcount > 0
 
-    def ensure_schema(self) -> None:
-        """Bring the schema up to date (``upgrade_schema``; the name callers had before)."""
-        self.upgrade_schema()
-
     def ping(self) -> None:
         """Raise RegistryUnavailable unless the database answers."""
         self._fetch("SELECT 1")

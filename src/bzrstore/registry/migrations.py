@@ -3,7 +3,7 @@
 A migration is never edited once released: a change of schema is a new migration at
 the end. Each one only adds (tables, columns, indexes); none drops data. ``tables`` are
 created only where missing, so migration 1 adopts a database made before versioning
-(by ``ensure_schema``) or by Janitor (``codebase`` and ``worker`` are Janitor's own, with
+(by an earlier bzrstore) or by Janitor (``codebase`` and ``worker`` are Janitor's own, with
 more columns, and stay as they are); ``statements`` then run once, in the same
 transaction as the version row that records them.
 """

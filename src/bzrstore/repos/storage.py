@@ -1,8 +1,4 @@
-"""Repositories on disk: codebase names to directories, created on first use.
-
-The jail every server-side open goes through is ``jail.py``; its names stay importable
-from here.
-"""
+"""Repositories on disk: codebase names to directories, created on first use."""
 
 from __future__ import annotations
 
@@ -14,9 +10,7 @@ from pathlib import Path
 
 import breezy.bzr  # noqa: F401 - registers the Bazaar formats with ControlDir
 
-from bzrstore.repos.jail import JailedLocalTransport, jailed_transport
-
-__all__ = ["JailedLocalTransport", "Storage", "create_shared_repository", "jailed_transport"]
+from bzrstore.repos.jail import jailed_transport
 
 SHARED_REPO_FORMAT = "2a"
 # Opens a directory but fails (ELOOP/ENOTDIR) on a symlink or anything else.

@@ -16,7 +16,7 @@ from breezy.transport.readonly import ReadonlyTransportDecorator
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from bzrstore.node.liveness import heartbeat_of
-from bzrstore.repos.storage import jailed_transport
+from bzrstore.repos.jail import jailed_transport
 from bzrstore.smart.verbs import (
     MAX_REQUEST_HEAD_BYTES,
     build_command_registry,
