@@ -61,8 +61,11 @@ OPTIONS: tuple[Option, ...] = (
            "largest smart request body accepted (413 above it)"),
     Option("campaigns", "BZRSTORE_CAMPAIGNS", _parse_list, (),
            "comma-separated allow-list of campaign names; empty allows any valid name"),
-    Option("auth_cache_seconds", "BZRSTORE_AUTH_CACHE_SECONDS", float, 60.0,
-           "how long a verified password is trusted without bcrypt again"),
+    # A cached result is exact, not stale: the key holds the stored hash, re-read on every
+    # request, so a new password or a removed worker misses at once. The hour only saves
+    # the bcrypt (50 ms at cost 10) of a worker that pushes every few minutes.
+    Option("auth_cache_seconds", "BZRSTORE_AUTH_CACHE_SECONDS", float, 3600.0,
+           "how long a process remembers that a password matched its stored hash"),
     Option("bcrypt_cost", "BZRSTORE_BCRYPT_COST", int, DEFAULT_BCRYPT_COST,
            "bcrypt cost (4-31) of the $2a$ hashes 'bzrstore worker add/passwd' write; a failed"
            " login takes as long as one check at this cost"),

@@ -242,6 +242,16 @@ def test_sqlite_unreachable_is_unavailable(tmp_path: Path):
     assert issubclass(RegistryUnavailable, RegistryError)
 
 
+def test_sqlite_commits_in_wal_without_a_sync_per_commit(tmp_path: Path):
+    registry = open_registry(load_settings(environ={}, data=tmp_path / "data"))
+    try:
+        with registry._transaction() as run:
+            assert run("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert run("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    finally:
+        registry.close()
+
+
 def test_postgres_unreachable_is_unavailable():
     # Port 1 on localhost refuses at once; the short pool timeout keeps the test quick.
     registry = PostgresRegistry("postgresql://nobody@127.0.0.1:1/none", 1, timeout_seconds=0.5)

@@ -10,6 +10,7 @@ import pytest
 from breezy.branch import Branch
 from breezy.controldir import ControlDir
 from breezy.errors import NotBranchError
+from breezy.transport import NoSuchFile
 from flask import Flask
 from webtest import TestApp
 
@@ -213,3 +214,53 @@ def test_cli_commands_do_not_follow_references(planted, settings, outside, recor
     assert "Traceback" not in capsys.readouterr().err
     assert recorder.hits == []
     assert tree_snapshot(outside) == before and is_locked(outside)
+
+
+@pytest.fixture
+def jail(tmp_path: Path) -> Path:
+    """A repository directory with a subdirectory, and a secret beside it."""
+    (tmp_path / "repo" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "repo" / "a" / "b" / "file").write_bytes(b"inside")
+    (tmp_path / "secret").write_bytes(b"outside")
+    return tmp_path / "repo"
+
+
+def test_jail_reads_plain_and_missing_paths_below_it(jail: Path):
+    transport = jailed_transport(jail)
+    assert transport.get_bytes("a/b/file") == b"inside"
+    assert not transport.has("a/missing/deeper")
+    assert not transport.has("a/b/file/below-a-file")
+
+
+@pytest.mark.parametrize("link", ["a/out", "a/b/out"])
+def test_jail_refuses_a_symlink_leading_out_at_any_depth(jail: Path, link: str):
+    (jail / link).symlink_to(jail.parent)
+    transport = jailed_transport(jail)
+    with pytest.raises(NoSuchFile):
+        transport.get_bytes(f"{link}/secret")
+    with pytest.raises(NoSuchFile):
+        transport.put_bytes(f"{link}/planted", b"x")
+    assert not (jail.parent / "planted").exists()
+    assert (jail.parent / "secret").read_bytes() == b"outside"
+
+
+def test_jail_follows_a_symlink_that_stays_inside(jail: Path):
+    (jail / "alias").symlink_to(jail / "a" / "b")
+    assert jailed_transport(jail).get_bytes("alias/file") == b"inside"
+
+
+def test_jail_resolves_a_path_that_is_not_normal(jail: Path):
+    transport = jailed_transport(jail)
+    # Breezy normalises relpaths before a transport sees them; the jail does not rely on it.
+    with pytest.raises(NoSuchFile):
+        transport.local_abspath("a/../../secret")
+    assert transport.local_abspath("a/./b/file").endswith("/a/./b/file")
+
+
+def test_jail_reached_through_a_symlinked_root(jail: Path, tmp_path: Path):
+    (tmp_path / "via").symlink_to(jail)
+    transport = jailed_transport(tmp_path / "via")
+    assert transport.get_bytes("a/b/file") == b"inside"
+    (jail / "out").symlink_to(tmp_path)
+    with pytest.raises(NoSuchFile):
+        transport.get_bytes("out/secret")

@@ -39,6 +39,10 @@ class SQLiteRegistry(Registry):
                 isolation_level=None, check_same_thread=False,
             )
             conn.execute("PRAGMA journal_mode=WAL")
+            # WAL with NORMAL stays consistent through a crash or power cut and skips the
+            # fsync per commit (1.2 ms here, on every push): a power cut may lose the
+            # last push-log rows, as it may lose the pushed revisions Breezy never fsyncs.
+            conn.execute("PRAGMA synchronous=NORMAL")
             local.conn, local.pid = conn, os.getpid()
             with self._lock:
                 self._opened.append((os.getpid(), conn))
