@@ -73,6 +73,7 @@ CASES = [
                                         {**WORKER, "Origin": "http://evil.example"}))],
     *[Case("get", "/bzr/{branch}/.bzr/{file}", status, {"branch": "alpha/c/main", "file": name})
       for status, name in ((200, "branch-format"), (404, "branch/lock/held/info"))],
+    Case("get", "/robots.txt", 200),
     Case("get", "/api/pushes", 200, query={"codebase": "alpha", "limit": "5"}),
     Case("get", "/api/pushes", 400, query={"limit": "100000"}),
     Case("get", "/admin/", 200, query={"q": "a"}, headers=ADMIN),

@@ -41,6 +41,12 @@ UNAUTHORIZED = {"401": {**_error("No or wrong credentials."),
                         "headers": {"WWW-Authenticate": {
                             "description": 'Always `Basic realm="bzrstore"`.', "required": True,
                             "schema": {"type": "string"}}}}}
+# The answer of every page the per-client budget guards (web/budget.py).
+OVER_BUDGET = {"429": {**_error("This client spent its budget of expensive pages"
+                                " (`BZRSTORE_PAGE_BUDGET` units a window)."),
+                       "headers": {"Retry-After": {
+                           "description": "Seconds until the page fits in the budget again.",
+                           "required": True, "schema": {"type": "integer"}}}}}
 PAGE_HEADERS = {
     "Link": {"description": "JSON and HTML only (text lists every match): RFC 8288 links to"
                             ' the `rel="first"`, `"prev"`, `"next"` and `"last"` pages, as'
@@ -194,6 +200,10 @@ PATHS: dict[str, Any] = {
     "/metrics": {"get": {
         "summary": "Prometheus metrics, summed over gunicorn workers",
         "responses": {"200": _body("Prometheus text exposition format.", TEXT)}}},
+    "/robots.txt": {"get": {
+        "summary": "Crawling rules (RFC 9309): crawlers kept to the cheap pages",
+        "responses": {"200": _body("`User-agent: *`, then `Disallow`/`Allow` lines; cacheable"
+                                   " for a day.", TEXT)}}},
     "/openapi.json": {"get": {
         "summary": "This document",
         "responses": {"200": _body("OpenAPI 3.1.", JSON, schema={"type": "object"})}}},
