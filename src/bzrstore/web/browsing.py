@@ -151,6 +151,13 @@ def format_local_date(timestamp: float, offset_seconds: int | None = 0) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S %z")
 
 
+@browse.app_template_filter("person")
+def format_person(identity: str) -> str:
+    """The name in ``Name <email>`` (the address when there is no name)."""
+    name, _, address = identity.partition("<")
+    return name.strip() or address.rstrip(">").strip() or identity
+
+
 @browse.app_template_filter("isodate")
 def format_iso_date(timestamp: float) -> str:
     """A POSIX time in RFC 3339 (UTC), for ``<time datetime>`` and Atom."""
