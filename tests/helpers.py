@@ -205,3 +205,51 @@ def write_browse_files(path: Path, n: int) -> None:
         (path / "no-newline.txt").write_bytes(b"one\ntwo")
         (path / "ünïcode näme.txt").write_text("ça va\n")
         (path / "link").symlink_to("README.txt")
+
+
+def make_browse_history(codebase_dir: Path, branch: str = "main/trunk") -> dict[str, str]:
+    """A shared repository at ``codebase_dir`` whose ``branch`` has r1..r4, r3 merging s1, s2.
+
+    Files: ``hello.py``, ``README``, ``dir/a.txt``, binary ``data.bin``; s2's revision id
+    holds a ``/`` and a ``+``; tags ``v1.0`` (r2) and ``latest`` (r4). Returns the
+    revision ids by name (r1 … r4, s1, s2).
+    """
+    from bzrstore.repos.storage import create_shared_repository
+
+    create_shared_repository(codebase_dir)
+    (codebase_dir / branch).parent.mkdir(parents=True, exist_ok=True)
+    trunk = ControlDir.create_branch_convenience(str(codebase_dir / branch),
+                                                 force_new_tree=False)
+    work_dir = codebase_dir.parent / f"{codebase_dir.name}-work"
+    work = trunk.create_checkout(str(work_dir), lightweight=True)
+    revs: dict[str, str] = {}
+
+    def commit(tree: Any, name: str, message: str, rev_id: bytes | None = None) -> None:
+        revs[name] = tree.commit(message, committer=COMMITTER, rev_id=rev_id,
+                                 timestamp=1_700_000_000 + 3600 * len(revs),
+                                 timezone=3600).decode()
+
+    (work_dir / "dir").mkdir()
+    (work_dir / "hello.py").write_text('def hello():\n    return "hello"\n')
+    (work_dir / "README").write_text("A test branch.\n")
+    (work_dir / "dir" / "a.txt").write_text("alpha\nbeta\n")
+    (work_dir / "data.bin").write_bytes(bytes(range(256)))
+    work.add(["hello.py", "README", "dir", "dir/a.txt", "data.bin"])
+    commit(work, "r1", "initial import\n\nWith a <b>body</b>.")
+    (work_dir / "hello.py").write_text('def hello():\n    return "hello, world"\n\n\nX = 1\n')
+    commit(work, "r2", "say more")
+    side = trunk.controldir.sprout(str(codebase_dir / "main" / "side")).open_branch()
+    side_dir = codebase_dir.parent / f"{codebase_dir.name}-side"
+    side_work = side.create_checkout(str(side_dir), lightweight=True)
+    (side_dir / "dir" / "a.txt").write_text("alpha\nbeta\ngamma\n")
+    commit(side_work, "s1", "side: gamma")
+    (side_dir / "side.txt").write_text("from the side\n")
+    side_work.add(["side.txt"])
+    commit(side_work, "s2", "side: a file", b"side/two+more")
+    work.merge_from_branch(side)
+    commit(work, "r3", "merge the side")
+    (work_dir / "README").write_text("A test branch.\nNow longer.\n")
+    commit(work, "r4", "longer README")
+    trunk.tags.set_tag("v1.0", revs["r2"].encode())
+    trunk.tags.set_tag("latest", revs["r4"].encode())
+    return revs

@@ -1,4 +1,4 @@
-"""The Flask face: listings, diffs, remotes, admin and the operator's endpoints."""
+"""The Flask face: listings, diffs, remotes, admin, browsing and the operator's endpoints."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from flask import Flask
 
 from bzrstore.store import Store
 from bzrstore.web.admin import admin
+from bzrstore.web.browsing import browse
 from bzrstore.web.diffs import diffs
 from bzrstore.web.listings import listings
 from bzrstore.web.ops import ops
@@ -17,7 +18,7 @@ def create_web_app(store: Store) -> Flask:
     """The Flask app over ``store``: every blueprint, the request hooks, the error handlers."""
     app = Flask(__name__)
     app.extensions[STORE_KEY] = store
-    for blueprint in (ops, diffs, listings, remotes, admin):
+    for blueprint in (ops, diffs, listings, remotes, admin, browse):
         app.register_blueprint(blueprint)
     install_preamble(app)
     return app

@@ -1,0 +1,124 @@
+"""Browsing a branch: its location checked, opened read-only in its jail, revisions named.
+
+A browse URL names a branch as ``<cb>[/<campaign>[/<role>]]`` and a revision as a
+mainline revno (``12``), a dotted revno (``1.2.3``) or a revision id. Everything here
+is Breezy only: the web face turns ``InvalidRevision`` into 400 and ``UnknownRevision``
+(``UnknownBranch`` is one) into 404.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from breezy import errors
+from breezy.revision import NULL_REVISION
+from breezy.transport import NoSuchFile
+from breezy.transport.readonly import ReadonlyTransportDecorator
+
+from bzrstore.repos.controldirs import open_branch
+from bzrstore.repos.history import history_of
+from bzrstore.repos.jail import jailed_transport
+from bzrstore.repos.names import InvalidName, split_branch_path
+from bzrstore.repos.revisions import InvalidRevision, UnknownRevision, resolve_revision
+
+# A browse location is <cb>[/<campaign>[/<role>]]: never deeper, so "-" (which no
+# campaign or role may be) always ends it.
+MAX_LOCATION_SEGMENTS = 2
+# A revno, or REVNO.BRANCH.N: each part far beyond any history, far below overflow.
+REVNO_RE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9}\.[0-9]{1,9})?")
+# What opening a location can meet that means "no branch here", not a server fault.
+NOT_A_BRANCH = (errors.NotBranchError, errors.NoRepositoryPresent, errors.UnknownFormatError,
+                errors.PermissionDenied, NoSuchFile)
+
+
+class UnknownBranch(UnknownRevision):
+    """No branch at a location (maps to 404, like an unknown revision)."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A checked branch location: the codebase and up to two names below it."""
+
+    codebase: str
+    segments: tuple[str, ...]
+
+    @property
+    def path(self) -> str:
+        """``<cb>[/<campaign>[/<role>]]`` as it appears in URLs."""
+        return "/".join((self.codebase, *self.segments))
+
+    @property
+    def relpath(self) -> str:
+        """The branch's directory below its codebase's repository ('' for the root)."""
+        return "/".join(self.segments)
+
+
+def parse_location(path: str) -> Location:
+    """Check ``<cb>[/<campaign>[/<role>]]`` (names as SPEC.md says); InvalidName else."""
+    codebase, segments = split_branch_path(path)
+    if len(segments) > MAX_LOCATION_SEGMENTS:
+        raise InvalidName(f"a branch is <codebase>[/<campaign>[/<role>]], not {path!r}")
+    return Location(codebase, segments)
+
+
+def open_location(codebase_dir: Path, location: Location) -> Any:
+    """The branch at ``location``, read-only, jailed to its codebase; UnknownBranch if none.
+
+    Opened through ``controldirs`` (no references followed, no fallbacks opened) on a
+    read-only transport that also hides lock info files.
+    """
+    missing = UnknownBranch(f"no branch at {location.path}")
+    if not codebase_dir.is_dir():
+        raise missing
+    transport = jailed_transport(codebase_dir, hide_lock_info=True)
+    readonly = ReadonlyTransportDecorator("readonly+" + transport.base, transport)
+    try:
+        branch = open_branch(readonly.clone(location.relpath) if location.segments else readonly)
+        branch.repository  # noqa: B018 - a branch without its repository is none to browse
+    except NOT_A_BRANCH as exc:
+        raise missing from exc
+    return branch
+
+
+def resolve_spec(branch: Any, spec: str) -> bytes:
+    """The revision id ``spec`` names: a revno or dotted revno in ``branch``, or a revision id.
+
+    A revision id need only be in the codebase's repository (a merged or another
+    branch's revision can be shown in this branch's frame); ``null:`` is refused.
+    """
+    if not spec:
+        raise InvalidRevision("empty revision")
+    if REVNO_RE.fullmatch(spec):
+        revid = _by_revno(branch, tuple(int(part) for part in spec.split(".")))
+    else:
+        revid = resolve_revision(branch.repository, spec)
+    if revid == NULL_REVISION:
+        raise UnknownRevision("null: is no revision to show")
+    return revid
+
+
+def _by_revno(branch: Any, revno: tuple[int, ...]) -> bytes:
+    """The revision id of a (dotted) revno in ``branch``; UnknownRevision when none."""
+    shown = ".".join(map(str, revno))
+    if len(revno) == 1:
+        with branch.lock_read():
+            last_revno = branch.last_revision_info()[0]
+            if not 1 <= revno[0] <= last_revno:
+                raise UnknownRevision(f"no revision {shown} (the branch has {last_revno})")
+            try:
+                return branch.get_rev_id(revno[0])
+            except (errors.NoSuchRevision, errors.GhostRevisionsHaveNoRevno) as exc:
+                raise UnknownRevision(f"no revision {shown}") from exc
+    revid = history_of(branch).revid(revno)
+    if revid is None:
+        raise UnknownRevision(f"no revision {shown} in this branch")
+    return revid
+
+
+def tip_of(branch: Any) -> tuple[int, bytes]:
+    """The branch's (revno, revision id) now."""
+    with branch.lock_read():
+        return branch.last_revision_info()

@@ -1,0 +1,112 @@
+"""A tip's merge-sorted history (dotted revnos, merge depth), computed once per tip and kept.
+
+Dotted revnos depend on the whole ancestry of the tip, so Breezy merge-sorts all of it
+(the Rust ``KnownGraph``) whenever one is asked for, and keeps the result only on the
+branch object, which a request opens afresh. The result depends on the tip alone and
+never changes, so it is kept here, per process, for the tips seen last, bounded by
+the number of entries held (about 250 bytes each).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from breezy.revision import NULL_REVISION
+
+# Entries kept over all cached tips: ~25 MiB. The newest tip is kept whatever its size,
+# so a huge history is merge-sorted once per push, not once per page.
+MAX_CACHED_ENTRIES = 100_000
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One revision in merge-sorted order: its id, merge depth and (dotted) revno."""
+
+    revid: bytes
+    depth: int
+    revno: str
+    end_of_merge: bool
+
+
+class History:
+    """The merge-sorted ancestry of one tip, newest first, with lookups both ways."""
+
+    def __init__(self, entries: list[HistoryEntry]) -> None:
+        self.entries = entries
+        # Positions of the mainline (depth 0) revisions, newest first.
+        self.mainline = [n for n, entry in enumerate(entries) if entry.depth == 0]
+        self._positions = {entry.revid: n for n, entry in enumerate(entries)}
+        self._revnos = {entry.revno: n for n, entry in enumerate(entries)}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def position(self, revid: bytes) -> int | None:
+        """Where ``revid`` is in ``entries``; None when it is not in this history."""
+        return self._positions.get(revid)
+
+    def revno(self, revid: bytes) -> str | None:
+        """The (dotted) revno of ``revid`` in this history, or None."""
+        position = self._positions.get(revid)
+        return None if position is None else self.entries[position].revno
+
+    def revid(self, revno: tuple[int, ...]) -> bytes | None:
+        """The revision id of ``revno`` (a tuple like ``(12,)`` or ``(1, 2, 3)``), or None."""
+        position = self._revnos.get(".".join(map(str, revno)))
+        return None if position is None else self.entries[position].revid
+
+    def merged_under(self, position: int) -> list[HistoryEntry]:
+        """The revisions the mainline revision at ``position`` merged, in display order."""
+        end = position + 1
+        while end < len(self.entries) and self.entries[end].depth > 0:
+            end += 1
+        return self.entries[position + 1:end]
+
+
+_cache: OrderedDict[tuple[str, bytes], History] = OrderedDict()
+_lock = threading.Lock()
+
+
+def history_of(branch: Any) -> History:
+    """The merge-sorted history of ``branch``'s tip (from the cache when seen before)."""
+    with branch.lock_read():
+        return history_at(branch.repository, branch.last_revision())
+
+
+def history_at(repository: Any, tip: bytes) -> History:
+    """The merge-sorted history of ``tip`` in ``repository``, cached per (repository, tip)."""
+    key = (repository.user_url, tip)
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            _cache.move_to_end(key)
+            return cached
+    history = _merge_sort(repository, tip)
+    with _lock:
+        _cache[key] = history
+        _cache.move_to_end(key)
+        total = sum(len(kept) for kept in _cache.values())
+        while total > MAX_CACHED_ENTRIES and len(_cache) > 1:
+            _, dropped = _cache.popitem(last=False)
+            total -= len(dropped)
+    return history
+
+
+def _merge_sort(repository: Any, tip: bytes) -> History:
+    """Merge-sort the ancestry of ``tip`` as ``Branch.iter_merge_sorted_revisions`` does."""
+    if tip == NULL_REVISION:
+        return History([])
+    with repository.lock_read():
+        graph = repository.get_known_graph_ancestry([tip])
+        nodes = graph.merge_sort(tip)
+    return History([HistoryEntry(node.key, node.merge_depth, ".".join(map(str, node.revno)),
+                                 node.end_of_merge) for node in nodes])
+
+
+def clear_cache() -> None:
+    """Forget every cached history (tests)."""
+    with _lock:
+        _cache.clear()
