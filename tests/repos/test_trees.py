@@ -101,9 +101,13 @@ def test_wrong_kinds(browsed: Browsed):
         stream_file(browsed.repository, browsed.revids[-1], "link")
 
 
-def test_the_empty_revision_has_no_tree(browsed: Browsed):
+def test_the_empty_revision_has_an_empty_root_and_nothing_else(browsed: Browsed):
+    listing = list_directory(browsed.repository, NULL_REVISION, "")
+    assert listing.entries == [] and listing.total == 0
     with pytest.raises(UnknownRevision, match="null:"):
-        list_directory(browsed.repository, NULL_REVISION, "")
+        list_directory(browsed.repository, NULL_REVISION, "src")
+    with pytest.raises(UnknownRevision, match="null:"):
+        read_file(browsed.repository, NULL_REVISION, "README.txt")
 
 
 def test_read_text_file(browsed: Browsed):

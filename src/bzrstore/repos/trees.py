@@ -123,6 +123,8 @@ def list_directory(repository: Any, revid: bytes, path: str,
                    limit: int = MAX_LISTING_ENTRIES) -> DirectoryListing:
     """The directory ``path`` at ``revid``: directories first, then files, by name."""
     path = tree_path(path)
+    if revid == NULL_REVISION and path == ROOT:  # a branch with no revisions yet
+        return DirectoryListing(ROOT, [], 0)
     with repository.lock_read():
         tree = revision_tree(repository, revid)
         _, directory = find_entry(tree, path)
