@@ -1,4 +1,4 @@
-"""Annotate within a budget, cached by file text (``repos/annotate.py``, ``annotation_cache.py``)."""
+"""Annotate within a budget, cached by file text (``repos/annotate.py``, its cache)."""
 
 from __future__ import annotations
 
