@@ -133,3 +133,6 @@ def _files(repository: Any, batch: dict[bytes, tuple[tarfile.TarInfo, bytes]]
         if written != info.size:
             raise TarballBroken(f"{info.name}: {written} bytes, the inventory says {info.size}")
         yield b"\0" * (-info.size % BLOCK)
+    # The blocks this batch decompressed would stay in Breezy's caches (up to 50 MiB a
+    # store) while the next batches stream: drop them, so a batch is what is held.
+    release_caches(repository)
