@@ -8,6 +8,7 @@ from bzrstore.store import Store
 from bzrstore.web.admin import admin
 from bzrstore.web.browsing import browse
 from bzrstore.web.diffs import diffs
+from bzrstore.web.files import files
 from bzrstore.web.listings import listings
 from bzrstore.web.ops import ops
 from bzrstore.web.preamble import STORE_KEY, install_preamble
@@ -18,7 +19,7 @@ def create_web_app(store: Store) -> Flask:
     """The Flask app over ``store``: every blueprint, the request hooks, the error handlers."""
     app = Flask(__name__)
     app.extensions[STORE_KEY] = store
-    for blueprint in (ops, diffs, listings, remotes, admin, browse):
+    for blueprint in (ops, diffs, listings, remotes, admin, browse, files):
         app.register_blueprint(blueprint)
     install_preamble(app)
     return app
