@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import breezy.bzr.bzrdir  # noqa: F401  (registers the bzr formats and the default one)
 from breezy.controldir import ControlDir
 
 from bzrstore import create_app
@@ -182,6 +183,28 @@ def point_environment(monkeypatch: Any, settings: Settings) -> Settings:
     if settings.database_url:
         monkeypatch.setenv("BZRSTORE_DATABASE_URL", settings.database_url)
     return settings
+
+
+# What browse tests read: a text file changed in every revision, nested directories, an
+# executable, a symlink, a binary, an empty file, one without a final newline and a
+# non-ASCII name.
+BROWSE_BINARY = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(range(256))
+
+
+def write_browse_files(path: Path, n: int) -> None:
+    """What revision ``n`` of a browse fixture changes (pass it to ``make_branch``)."""
+    (path / "src" / "lib").mkdir(parents=True, exist_ok=True)
+    lines = ["# the main program", *(f"print({i})" for i in range(n + 1))]
+    (path / "src" / "main.py").write_text("\n".join(lines) + "\n")
+    (path / "src" / "main.py").chmod(0o755)
+    (path / "README.txt").write_text(f"hello\nrevision {n}\nbye\n")
+    if n == 0:
+        (path / "src" / "lib" / "util.py").write_text("def util():\n    return 1\n")
+        (path / "data.bin").write_bytes(BROWSE_BINARY)
+        (path / "empty.txt").write_bytes(b"")
+        (path / "no-newline.txt").write_bytes(b"one\ntwo")
+        (path / "ünïcode näme.txt").write_text("ça va\n")
+        (path / "link").symlink_to("README.txt")
 
 
 def make_browse_history(codebase_dir: Path, branch: str = "main/trunk") -> dict[str, str]:

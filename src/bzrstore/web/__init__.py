@@ -10,6 +10,7 @@ from bzrstore.web.admin import admin
 from bzrstore.web.browsing import browse
 from bzrstore.web.budget import install_budget
 from bzrstore.web.diffs import diffs
+from bzrstore.web.files import files
 from bzrstore.web.history import history
 from bzrstore.web.listings import listings
 from bzrstore.web.ops import ops
@@ -22,7 +23,7 @@ def create_web_app(store: Store) -> Flask:
     """The Flask app over ``store``: every blueprint, the request hooks, the error handlers."""
     app = Flask(__name__)
     app.extensions[STORE_KEY] = store
-    for blueprint in (ops, robots, diffs, listings, remotes, admin, browse, history):
+    for blueprint in (ops, robots, diffs, listings, remotes, admin, browse, history, files):
         app.register_blueprint(blueprint)
     install_preamble(app)
     install_budget(app)

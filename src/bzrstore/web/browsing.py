@@ -112,21 +112,29 @@ class BrowseContext:
         the tip. ``hourly`` adds the hour: the page shows relative dates ("3 hours ago").
         """
         kind = negotiate(BROWSE_TYPES)
-        key = [RENDER_VERSION, kind, self.location.path, view, *parts]
+        response = self.tagged(
+            (kind, view, *parts), revid, hourly,
+            lambda: jsonify(data(build())) if kind == "application/json"
+            else Response(html(build()), mimetype="text/html"))
+        response.vary.add("Accept")
+        return response
+
+    def tagged(self, parts: tuple[str, ...], revid: bytes | None, hourly: bool,
+               make: Callable[[], Response]) -> Response:
+        """``make()``'s response with its ETag and Cache-Control, or a 304 without calling it.
+
+        ``parts`` name what the response shows (type, view, parameters); ``revid`` and
+        ``hourly`` as in ``respond``. Raw files and tarballs use this directly.
+        """
+        key = [RENDER_VERSION, self.location.path, *parts]
         key.append(revid.decode("utf-8", "replace") if revid is not None
                    else self.tip.decode("utf-8", "replace"))
         if hourly:
             key.append(datetime.now(UTC).strftime("%Y%m%d%H"))
         etag = hashlib.sha256("\0".join(key).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-        if request.if_none_match.contains_weak(etag):
-            response = Response(status=304)
-        elif kind == "application/json":
-            response = jsonify(data(build()))
-        else:
-            response = Response(html(build()), mimetype="text/html")
+        response = Response(status=304) if request.if_none_match.contains_weak(etag) else make()
         response.set_etag(etag)
         response.headers["Cache-Control"] = IMMUTABLE if revid is not None else REVALIDATE
-        response.vary.add("Accept")
         return response
 
 
