@@ -37,9 +37,14 @@ TEST_BCRYPT_ROUNDS = 4
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Tests fetch expensive pages by the dozen from one address: the page budget is off but
+# where a test turns it on (tests/web/test_budget*.py).
+NO_PAGE_BUDGET = {"page_budget": 0}
+
+
 def make_app(data: Path, **overrides: Any) -> Flask:
     """``create_app`` on the SQLite registry under ``data``, ignoring the environment."""
-    return create_app(load_settings(environ={}, data=data, **overrides))
+    return create_app(load_settings(environ={}, data=data, **{**NO_PAGE_BUDGET, **overrides}))
 
 
 def store_of(app: Flask) -> Store:
