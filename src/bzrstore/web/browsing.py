@@ -59,6 +59,7 @@ def _render_version() -> str:
 RENDER_VERSION = _render_version()
 
 
+@browse.app_template_filter("quote_revid")
 def quote_revid(revid: bytes | str) -> str:
     """A revision id as one URL path segment."""
     text = revid.decode("utf-8", "replace") if isinstance(revid, bytes) else revid
