@@ -6,6 +6,7 @@ once per tip), so page 40 costs what page 1 does: reading the page's revisions.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,3 +161,16 @@ def describe_revision(branch: Any, revid: bytes) -> RevisionDetail:
     change.merged_more = len(merged) - len(shown)
     return RevisionDetail(change, [(parent, history.revno(parent))
                                    for parent in revisions[revid].parent_ids])
+
+
+def recent_changes(branch: Any, count: int) -> list[Change]:
+    """The newest ``count`` mainline revisions, newest first, without the merge sort."""
+    with branch.lock_read():
+        revno, tip = branch.last_revision_info()
+        graph = branch.repository.get_graph()
+        revids = list(itertools.islice(graph.iter_lefthand_ancestry(tip, [NULL_REVISION]),
+                                       count))
+    revisions = read_revisions(branch, revids)
+    tags = reverse_tags(branch)
+    return [change_of(revisions[revid], str(revno - n), 0, tags)
+            for n, revid in enumerate(revids)]
