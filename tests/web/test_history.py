@@ -226,3 +226,60 @@ def test_the_jail_holds_for_a_symlinked_branch(browsing: Browsing, tmp_path: Pat
 def test_errors_answer_json_when_asked(browsing: Browsing) -> None:
     response = browsing.web.get("/bzr/alpha/main/none/-/changes", headers=JSON, status=404)
     assert response.json == {"error": "no branch at alpha/main/none", "status": 404}
+
+
+ATOM = "/bzr/alpha/main/trunk/-/atom"
+ATOM_NS = "{http://www.w3.org/2005/Atom}"
+
+
+def test_the_atom_feed_lists_the_mainline(browsing: Browsing) -> None:
+    import xml.etree.ElementTree as ET
+
+    response = browsing.web.get(ATOM)
+    assert response.content_type == "application/atom+xml"
+    assert response.headers["Cache-Control"] == "no-cache"
+    feed = ET.fromstring(response.body)
+    entries = feed.findall(f"{ATOM_NS}entry")
+    assert [e.findtext(f"{ATOM_NS}title") for e in entries] == [
+        "4: longer README", "3: merge the side", "2: say more", "1: initial import"]
+    assert entries[0].findtext(f"{ATOM_NS}id") == (
+        f"http://localhost/bzr/alpha/main/trunk/-/revision/{browsing.revs['r4']}")
+    assert entries[0].find(f"{ATOM_NS}category").get("term") == "latest"
+    assert entries[3].findtext(f"{ATOM_NS}content") == "initial import\n\nWith a <b>body</b>."
+    assert feed.findtext(f"{ATOM_NS}updated") == "2023-11-15T03:13:20Z"
+    browsing.web.get(ATOM, headers={"If-None-Match": response.headers["ETag"]}, status=304)
+
+
+def test_the_feed_is_bounded(browsing: Browsing, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.import_module("bzrstore.web.history"), "FEED_ENTRIES", 2)
+    body = browsing.web.get(ATOM, headers=JSON).json
+    assert [c["revno"] for c in body["changes"]] == ["4", "3"]
+
+
+def test_the_feed_keeps_xml_valid(browsing: Browsing) -> None:
+    import xml.etree.ElementTree as ET
+
+    from breezy.branch import Branch
+
+    branch = Branch.open(str(browsing.data / "repos" / "alpha" / "main" / "trunk"))
+    tree = branch.create_checkout(str(browsing.data.parent / "co"), lightweight=True)
+    tree.commit("bell \x07 and form feed \x0c", allow_pointless=True,
+                committer="Ev\x01l <e@example.com>")
+    feed = ET.fromstring(browsing.web.get(ATOM).body)
+    assert feed.find(f"{ATOM_NS}entry").findtext(f"{ATOM_NS}title").startswith("5: bell")
+
+
+def test_the_feed_of_an_empty_branch(browsing: Browsing) -> None:
+    import xml.etree.ElementTree as ET
+
+    from breezy.controldir import ControlDir
+
+    ControlDir.create_branch_convenience(str(browsing.data / "repos" / "alpha" / "empty"),
+                                         force_new_tree=False)
+    feed = ET.fromstring(browsing.web.get("/bzr/alpha/empty/-/atom").body)
+    assert feed.findall(f"{ATOM_NS}entry") == []
+
+
+def test_the_feed_offers_atom_or_json_only(browsing: Browsing) -> None:
+    response = browsing.web.get(ATOM, headers={"Accept": "text/html"}, status=406)
+    assert "application/atom+xml" in response.text

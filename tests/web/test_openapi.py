@@ -46,6 +46,32 @@ LISTING = [Case("get", t, 200, query=q, headers={"Accept": a})
            for q, a in (({}, "text/html"), ({"q": "alp"}, "application/json"),
                         ({"page": "2"}, "text/plain"), ({}, "*/*"))]
 REVS = {"old": FIRST, "new": LAST}
+JSON = {"Accept": "application/json"}
+PNG = {"Accept": "image/png"}
+MAIN = {"branch": "alpha/c/main"}
+BROWSE_CASES = [
+    *[Case("get", "/bzr/{branch}/-/changes", 200, MAIN, headers=h) for h in ({}, JSON)],
+    Case("get", "/bzr/{branch}/-/changes", 400, MAIN, {"page": "0"}),
+    Case("get", "/bzr/{branch}/-/changes", 404, {"branch": "alpha/c/none"}, headers=JSON),
+    Case("get", "/bzr/{branch}/-/changes", 406, MAIN, headers=PNG),
+    *[Case("get", "/bzr/{branch}/-/revision/{revision}", 200, {**MAIN, "revision": r},
+           headers=h) for r, h in (("1", {}), ("2", JSON))],
+    Case("get", "/bzr/{branch}/-/revision/{revision}", 400, {**MAIN, "revision": "1"},
+         {"view": "x"}),
+    Case("get", "/bzr/{branch}/-/revision/{revision}", 404, {**MAIN, "revision": "9"}),
+    Case("get", "/bzr/{branch}/-/revision/{revision}", 406, {**MAIN, "revision": "1"},
+         headers=PNG),
+    *[Case("get", "/bzr/{branch}/-/compare/{revisions}", 200, {**MAIN, "revisions": "1..2"},
+           {"view": "sbs"}, headers=h) for h in ({}, JSON)],
+    Case("get", "/bzr/{branch}/-/compare/{revisions}", 400, {**MAIN, "revisions": "1"}),
+    Case("get", "/bzr/{branch}/-/compare/{revisions}", 404, {**MAIN, "revisions": "1..9"}),
+    Case("get", "/bzr/{branch}/-/compare/{revisions}", 406, {**MAIN, "revisions": "1..2"},
+         headers=PNG),
+    *[Case("get", "/bzr/{branch}/-/atom", 200, MAIN, headers=h) for h in ({}, JSON)],
+    Case("get", "/bzr/{branch}/-/atom", 400, {"branch": "alpha/c/main/x"}),
+    Case("get", "/bzr/{branch}/-/atom", 404, {"branch": "beta"}),
+    Case("get", "/bzr/{branch}/-/atom", 406, MAIN, headers={"Accept": "text/html"}),
+]
 CASES = [
     *LISTING,
     *[Case("get", t, 400, query={"page": "0"}) for t in ("/", "/bzr/")],
@@ -84,6 +110,7 @@ CASES = [
     Case("post", "/admin/break-lock", 400, form={"target": "alpha/none"}, headers=ADMIN),
     Case("post", "/admin/break-lock", 401, form={"target": "alpha/c/main"}),
     Case("post", "/admin/break-lock", 403, form={"target": "alpha/c/main"}, headers=WORKER),
+    *BROWSE_CASES,
     Case("get", "/health", 200),
     Case("get", "/ready", 200),
     Case("get", "/ready", 503, storage_gone=True),

@@ -6,9 +6,12 @@ once per tip), so page 40 costs what page 1 does: reading the page's revisions.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from breezy.revision import NULL_REVISION
 
 from bzrstore.repos.history import HistoryEntry, history_of
 from bzrstore.repos.revisions import UnknownRevision, release_caches
@@ -44,7 +47,7 @@ class Change:
     def as_json(self) -> dict[str, Any]:
         """The change as the JSON answer shows it (merged revisions nested)."""
         data: dict[str, Any] = {
-            "revno": self.revno, "revision_id": self.revid.decode("utf-8", "replace"),
+            "revno": self.revno or None, "revision_id": self.revid.decode("utf-8", "replace"),
             "message": self.message, "authors": self.authors, "committer": self.committer,
             "timestamp": self.timestamp, "timezone": self.timezone, "tags": self.tags,
         }
@@ -119,3 +122,55 @@ def change_of(revision: Any, revno: str | None, depth: int,
                   message=revision.message, authors=list(revision.get_apparent_authors()),
                   committer=revision.committer, timestamp=revision.timestamp,
                   timezone=revision.timezone or 0, tags=tags.get(revision.revision_id, []))
+
+
+@dataclass
+class RevisionDetail:
+    """One revision with its place in a branch: revno, parents (with theirs), what it merged."""
+
+    change: Change
+    parents: list[tuple[bytes, str | None]]
+
+    @property
+    def left_parent(self) -> bytes:
+        """What the revision's diff is against: its first parent, or null: for the first."""
+        return self.parents[0][0] if self.parents else NULL_REVISION
+
+    def as_json(self) -> dict[str, Any]:
+        """The revision as the JSON answer shows it."""
+        data = self.change.as_json()
+        data.pop("depth", None)
+        data["parents"] = [{"revision_id": revid.decode("utf-8", "replace"), "revno": revno}
+                           for revid, revno in self.parents]
+        return data
+
+
+def describe_revision(branch: Any, revid: bytes) -> RevisionDetail:
+    """``revid`` (present in the repository) as ``branch`` sees it: revno None if not in it.
+
+    The revisions it merged are listed (as on a changes page) when it is in the branch.
+    """
+    history = history_of(branch)
+    position = history.position(revid)
+    merged = history.merged_under(position) if position is not None else []
+    shown = merged[:MAX_MERGED_SHOWN]
+    revisions = read_revisions(branch, [revid, *(entry.revid for entry in shown)])
+    tags = reverse_tags(branch)
+    change = change_of(revisions[revid], history.revno(revid), 0, tags)
+    change.merged = [entry_change(entry, revisions, tags) for entry in shown]
+    change.merged_more = len(merged) - len(shown)
+    return RevisionDetail(change, [(parent, history.revno(parent))
+                                   for parent in revisions[revid].parent_ids])
+
+
+def recent_changes(branch: Any, count: int) -> list[Change]:
+    """The newest ``count`` mainline revisions, newest first, without the merge sort."""
+    with branch.lock_read():
+        revno, tip = branch.last_revision_info()
+        graph = branch.repository.get_graph()
+        revids = list(itertools.islice(graph.iter_lefthand_ancestry(tip, [NULL_REVISION]),
+                                       count))
+    revisions = read_revisions(branch, revids)
+    tags = reverse_tags(branch)
+    return [change_of(revisions[revid], str(revno - n), 0, tags)
+            for n, revid in enumerate(revids)]

@@ -59,9 +59,10 @@ class History:
         return None if position is None else self.entries[position].revid
 
     def merged_under(self, position: int) -> list[HistoryEntry]:
-        """The revisions the mainline revision at ``position`` merged, in display order."""
+        """The revisions the revision at ``position`` merged (nested ones too), in order."""
+        depth = self.entries[position].depth
         end = position + 1
-        while end < len(self.entries) and self.entries[end].depth > 0:
+        while end < len(self.entries) and self.entries[end].depth > depth:
             end += 1
         return self.entries[position + 1:end]
 

@@ -16,6 +16,7 @@ from bzrstore.web.listings import listings
 from bzrstore.web.ops import ops
 from bzrstore.web.preamble import STORE_KEY, install_preamble
 from bzrstore.web.remotes import remotes
+from bzrstore.web.revision import revision
 from bzrstore.web.robots import robots
 
 
@@ -23,7 +24,8 @@ def create_web_app(store: Store) -> Flask:
     """The Flask app over ``store``: every blueprint, the request hooks, the error handlers."""
     app = Flask(__name__)
     app.extensions[STORE_KEY] = store
-    for blueprint in (ops, robots, diffs, listings, remotes, admin, browse, history, files):
+    for blueprint in (ops, robots, diffs, listings, remotes, admin, browse, history, revision,
+                      files):
         app.register_blueprint(blueprint)
     install_preamble(app)
     install_budget(app)

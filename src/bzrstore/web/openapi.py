@@ -7,6 +7,7 @@ from typing import Any
 
 from bzrstore.web.admin import MAX_PUSHES, RECENT_PUSHES
 from bzrstore.web.listings import PAGE_SIZE
+from bzrstore.web.openapi_browse import BROWSE_PATHS, BROWSE_SCHEMAS
 from bzrstore.web.openapi_schemas import SCHEMAS, schema_ref
 from bzrstore.web.params import MAX_PAGE
 
@@ -221,8 +222,8 @@ def build_document() -> dict[str, Any]:
                  "description": "A Bazaar repository store. Branches themselves are served "
                                 "over the Bazaar smart protocol at `POST …/.bzr/smart`, "
                                 "which is not described here."},
-        "paths": PATHS,
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
+        "paths": {**PATHS, **BROWSE_PATHS},
+        "components": {"schemas": {**SCHEMAS, **BROWSE_SCHEMAS}, "securitySchemes": {
             "basic": {"type": "http", "scheme": "basic",
                       "description": "A worker's name and password."}}},
     }
