@@ -72,6 +72,27 @@ BROWSE_CASES = [
     Case("get", "/bzr/{branch}/-/atom", 404, {"branch": "beta"}),
     Case("get", "/bzr/{branch}/-/atom", 406, MAIN, headers={"Accept": "text/html"}),
 ]
+BRANCH = {"location": "alpha/c/main"}
+JSON_TYPE = "application/json"
+FILE_CASES = [  # the file views (web/files.py)
+    *[Case("get", "/bzr/{location}/-/files", 200, BRANCH, q, headers={"Accept": a})
+      for q, a in (({}, "text/html"), ({"rev": LAST}, "application/json"))],
+    Case("get", "/bzr/{location}/-/files", 400, BRANCH, {"rev": "a\nb"}),
+    Case("get", "/bzr/{location}/-/files", 404, {"location": "alpha/none"},
+         headers={"Accept": "application/json"}),
+    Case("get", "/bzr/{location}/-/files", 406, BRANCH, headers={"Accept": "image/png"}),
+    *[Case("get", f"/bzr/{{location}}/-/{view}/{{path}}", status, {**BRANCH, "path": path},
+           {"rev": "1"}, headers={"Accept": accept})
+      for view, present in (("files", "dir"), ("file", "dir/file.txt"),
+                            ("annotate", "dir/file.txt"))
+      for status, path, accept in ((200, present, "text/html"), (200, present, JSON_TYPE),
+                                   (400, "..%2Fx", JSON_TYPE), (404, "nosuch", JSON_TYPE),
+                                   (406, present, "image/png"))],
+    *[Case("get", "/bzr/{location}/-/raw/{path}", status, {**BRANCH, "path": path})
+      for status, path in ((200, "f0.txt"), (400, "..%2Fx"), (404, "dir"))],
+    *[Case("get", "/bzr/{location}/-/tarball", status, BRANCH, {"rev": rev})
+      for status, rev in ((200, FIRST), (400, ""), (404, "9"))],
+]
 CASES = [
     *LISTING,
     *[Case("get", t, 400, query={"page": "0"}) for t in ("/", "/bzr/")],
@@ -116,6 +137,7 @@ CASES = [
     Case("get", "/ready", 503, storage_gone=True),
     Case("get", "/metrics", 200),
     Case("get", "/openapi.json", 200),
+    *FILE_CASES,
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Response, current_app
+from markupsafe import Markup, escape
 
 from bzrstore.repos import summaries, trees
 from bzrstore.repos.annotate import Annotation
@@ -82,10 +83,30 @@ def file_page(context: BrowseContext, revid: bytes, spec: str, path: str) -> dic
     text = trees.read_file(context.branch.repository, revid, path)
     lines = _lines(text.text)
     return {**_base(context, revid, spec, text.entry.path, "files"), "file": text,
-            "lines": highlight_lines(text.entry.path, lines), "text": lines,
+            "rows": numbered_rows(highlight_lines(text.entry.path, lines)), "text": lines,
             "change": _changes(context, [text.entry.last_changed]).get(text.entry.last_changed),
             "max_bytes": trees.MAX_VIEW_BYTES, "max_lines": trees.MAX_VIEW_LINES,
             "max_read": trees.MAX_READ_BYTES}
+
+
+def numbered_rows(lines: list[Markup], revisions: list[Markup] | None = None) -> Markup:
+    """The ``<tr>`` of each line: its ``L<n>`` anchor and number, its code, and (annotate)
+    a revision cell, where an empty one continues the run above.
+
+    Built here, not in a Jinja loop: the loop cost 60 ms for 2,000 lines (escaping each
+    number three times), this join a few.
+    """
+    rows = []
+    for n, line in enumerate(lines, 1):
+        cells = (f'<td class="ln"><a href="#L{n}">{n}</a></td>'
+                 f'<td class="src"><code>{line}</code></td>')
+        if revisions is None:
+            rows.append(f'<tr id="L{n}">{cells}</tr>')
+        else:
+            revision = revisions[n - 1]
+            first = ' class="first"' if revision else ""
+            rows.append(f'<tr id="L{n}"{first}><td class="rev">{revision}</td>{cells}</tr>')
+    return Markup("\n".join(rows))
 
 
 def _lines(text: bytes) -> list[str]:
@@ -112,9 +133,23 @@ def annotate_page(context: BrowseContext, revid: bytes, spec: str, annotation: A
     entry = annotation.entry
     revids = [line_revid for line_revid, _ in annotation.lines]
     text = _lines(b"".join(line for _, line in annotation.lines))
+    changes = _changes(context, revids)
+    cells = [Markup("") if n and revids[n - 1] == line_revid else _revision_cell(
+                 line_revid, changes.get(line_revid)) for n, line_revid in enumerate(revids)]
     return {**_base(context, revid, spec, entry.path, "files"), "annotation": annotation,
-            "revids": revids, "lines": highlight_lines(entry.path, text), "text": text,
-            "changes": _changes(context, revids)}
+            "revids": revids, "text": text, "changes": changes,
+            "rows": numbered_rows(highlight_lines(entry.path, text), cells)}
+
+
+def _revision_cell(revid: bytes, change: dict[str, Any] | None) -> Markup:
+    """The annotate column of the first line of a run: revno (linked) and author's name."""
+    if change is None:  # a ghost: the repository lacks the revision
+        return escape(revid.decode("utf-8", "replace")[:12])
+    author = change["author"].split("<")[0].strip() or change["author"]
+    # Markup.format costs ten times this for the same escaping (measured: 30 ms a page).
+    label = change["revno"] or change["revision_id"][:12]
+    return Markup(f'<a href="{escape(change["url"])}" title="{escape(change["summary"])}">'
+                  f'{escape(label)}</a> <span class="who">{escape(author)}</span>')
 
 
 def annotate_json(page: dict[str, Any]) -> dict[str, Any]:

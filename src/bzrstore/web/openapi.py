@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from bzrstore.web import openapi_files
 from bzrstore.web.admin import MAX_PUSHES, RECENT_PUSHES
 from bzrstore.web.listings import PAGE_SIZE
 from bzrstore.web.openapi_browse import BROWSE_PATHS, BROWSE_SCHEMAS
@@ -222,8 +223,9 @@ def build_document() -> dict[str, Any]:
                  "description": "A Bazaar repository store. Branches themselves are served "
                                 "over the Bazaar smart protocol at `POST …/.bzr/smart`, "
                                 "which is not described here."},
-        "paths": {**PATHS, **BROWSE_PATHS},
-        "components": {"schemas": {**SCHEMAS, **BROWSE_SCHEMAS}, "securitySchemes": {
+        "paths": {**PATHS, **BROWSE_PATHS, **openapi_files.PATHS},
+        "components": {"schemas": {**SCHEMAS, **BROWSE_SCHEMAS, **openapi_files.SCHEMAS},
+                       "securitySchemes": {
             "basic": {"type": "http", "scheme": "basic",
                       "description": "A worker's name and password."}}},
     }
