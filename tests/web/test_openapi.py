@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from openapi_spec_validator import validate
 from webtest import TestApp
 
 from bzrstore.auth import hash_password
+from bzrstore.page_budget import OverBudget
 from bzrstore.registry.branches import BranchTip, Push
 from bzrstore.repos.storage import create_shared_repository
 from helpers import basic, make_app, make_branch, push_branch, store_of
@@ -36,6 +38,7 @@ class Case:
     form: dict[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     storage_gone: bool = False
+    over_budget: bool = False
 
     def __str__(self) -> str:
         return f"{self.method} {self.template} {self.status} {self.query or ''}"
@@ -93,8 +96,17 @@ FILE_CASES = [  # the file views (web/files.py)
     *[Case("get", "/bzr/{location}/-/tarball", status, BRANCH, {"rev": rev})
       for status, rev in ((200, FIRST), (400, ""), (404, "9"))],
 ]
+OVER_BUDGET_CASES = [  # the pages web/budget.py guards, asked for by a client over budget
+    Case("get", "/bzr/{branch}/-/changes", 429, MAIN, {"page": "11"}, over_budget=True),
+    Case("get", "/bzr/{branch}/-/compare/{revisions}", 429, {**MAIN, "revisions": "1..2"},
+         over_budget=True),
+    Case("get", "/bzr/{location}/-/annotate/{path}", 429, {**BRANCH, "path": "dir/file.txt"},
+         over_budget=True),
+    Case("get", "/bzr/{location}/-/tarball", 429, BRANCH, over_budget=True),
+]
 CASES = [
     *LISTING,
+    *OVER_BUDGET_CASES,
     *[Case("get", t, 400, query={"page": "0"}) for t in ("/", "/bzr/")],
     *[Case("get", t, 406, headers={"Accept": "image/png"}) for t in ("/", "/bzr/")],
     *[Case("get", "/bzr/{codebase}/", 200, {"codebase": "alpha"}, headers={"Accept": a})
@@ -192,15 +204,23 @@ def request(web: TestApp, case: Case) -> Any:
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_route_answers_as_documented(web: TestApp, document: dict[str, Any], case: Case,
                                      tmp_path: Path):
-    repos = web.app.extensions["bzrstore"].settings.repos_dir
+    store = web.app.extensions["bzrstore"]
+    repos = store.settings.repos_dir
     if case.storage_gone:
         repos.rename(tmp_path / "repos")
+    if case.over_budget:  # the module's app has no budget: one of a unit, spent
+        store.page_budget.units = 1
+        with contextlib.suppress(OverBudget):
+            store.page_budget.spend("", "annotate")
     try:
         response = request(web, case)
     finally:
+        store.page_budget.units = 0
         if case.storage_gone:
             (tmp_path / "repos").rename(repos)
     assert response.status_int == case.status, response.text
+    if case.over_budget:
+        assert int(response.headers["Retry-After"]) > 0
     documented = document["paths"][case.template][case.method]["responses"][str(case.status)]
     assert response.content_type in documented["content"]
     for name, header in documented.get("headers", {}).items():

@@ -23,6 +23,8 @@ FREE_CHANGES_PAGES = 10
 # A location's segments are names, never "-": the first "/-/" ends it.
 BROWSE_VIEW = re.compile(r"/bzr/[^/]+(?:/[^/]+)*?/-/(?P<view>[a-z]+)(?:/|$)")
 CHARGED_VIEWS = frozenset({"annotate", "compare", "tarball"})
+# Every view that may be refused: the above, and history pages past the free ones.
+BUDGETED_VIEWS = CHARGED_VIEWS | {"changes"}
 
 
 def expensive_kind(path: str, args: dict[str, str]) -> str | None:

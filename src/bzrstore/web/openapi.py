@@ -7,6 +7,7 @@ from typing import Any
 
 from bzrstore.web import openapi_files
 from bzrstore.web.admin import MAX_PUSHES, RECENT_PUSHES
+from bzrstore.web.budget import BROWSE_VIEW, BUDGETED_VIEWS
 from bzrstore.web.listings import PAGE_SIZE
 from bzrstore.web.openapi_browse import BROWSE_PATHS, BROWSE_SCHEMAS
 from bzrstore.web.openapi_schemas import SCHEMAS, schema_ref
@@ -45,7 +46,8 @@ UNAUTHORIZED = {"401": {**_error("No or wrong credentials."),
                             "schema": {"type": "string"}}}}}
 # The answer of every page the per-client budget guards (web/budget.py).
 OVER_BUDGET = {"429": {**_error("This client spent its budget of expensive pages"
-                                " (`BZRSTORE_PAGE_BUDGET` units a window)."),
+                                " (`BZRSTORE_PAGE_BUDGET` units a window: annotate, compare,"
+                                " history pages past the 10th, tarballs)."),
                        "headers": {"Retry-After": {
                            "description": "Seconds until the page fits in the budget again.",
                            "required": True, "schema": {"type": "integer"}}}}}
@@ -211,6 +213,19 @@ PATHS: dict[str, Any] = {
         "responses": {"200": _body("OpenAPI 3.1.", JSON, schema={"type": "object"})}}},
 }
 
+def with_budget(paths: dict[str, Any]) -> dict[str, Any]:
+    """``paths`` with the 429 added to every page the per-client budget may refuse."""
+    guarded = {}
+    for template, operations in paths.items():
+        match = BROWSE_VIEW.match(template)
+        if match and match["view"] in BUDGETED_VIEWS:
+            get = operations["get"]
+            operations = {**operations, "get": {
+                **get, "responses": {**get["responses"], **OVER_BUDGET}}}
+        guarded[template] = operations
+    return guarded
+
+
 def build_document() -> dict[str, Any]:
     """The OpenAPI document served at ``/openapi.json``."""
     try:
@@ -223,7 +238,7 @@ def build_document() -> dict[str, Any]:
                  "description": "A Bazaar repository store. Branches themselves are served "
                                 "over the Bazaar smart protocol at `POST …/.bzr/smart`, "
                                 "which is not described here."},
-        "paths": {**PATHS, **BROWSE_PATHS, **openapi_files.PATHS},
+        "paths": with_budget({**PATHS, **BROWSE_PATHS, **openapi_files.PATHS}),
         "components": {"schemas": {**SCHEMAS, **BROWSE_SCHEMAS, **openapi_files.SCHEMAS},
                        "securitySchemes": {
             "basic": {"type": "http", "scheme": "basic",
