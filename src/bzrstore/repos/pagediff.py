@@ -75,6 +75,7 @@ class PageDiff:
 
     files: list[FileDiff]
     cut: str | None = None
+    timed_out: bool = False
 
 
 class _PageWriter:
@@ -112,7 +113,7 @@ def page_diff(repository: Any, old_revid: bytes, new_revid: bytes, limits: DiffL
     """The diff from ``old_revid`` to ``new_revid`` as files and hunks, cut at the budget."""
     budget = DiffBudget(time.monotonic() + limits.timeout_seconds, _NeverCancelled())
     writer = _PageWriter(budget, max_bytes, max_lines)
-    cut = None
+    cut, timed_out = None, False
     try:
         with repository.lock_read():
             old_tree = repository.revision_tree(old_revid)
@@ -121,10 +122,11 @@ def page_diff(repository: Any, old_revid: bytes, new_revid: bytes, limits: DiffL
     except PageFull:
         cut = f"longer than a page shows ({max_lines} lines, {max_bytes // 1024} KiB)"
     except DiffTimedOut:
-        cut = f"took longer than {limits.timeout_seconds:g} seconds"
+        cut, timed_out = f"took longer than {limits.timeout_seconds:g} seconds", True
     finally:
         release_caches(repository)
-    return PageDiff(parse_diff(b"".join(writer.parts).decode("utf-8", "replace")), cut)
+    return PageDiff(parse_diff(b"".join(writer.parts).decode("utf-8", "replace")), cut,
+                    timed_out)
 
 
 class _NeverCancelled:

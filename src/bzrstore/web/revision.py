@@ -10,11 +10,11 @@ from werkzeug.exceptions import BadRequest
 
 from bzrstore.repos.changes import change_of, describe_revision, read_revisions, reverse_tags
 from bzrstore.repos.history import history_of
-from bzrstore.repos.pagediff import PageDiff, page_diff
+from bzrstore.repos.pagediff import PageDiff
 from bzrstore.repos.revisions import revision_info
 from bzrstore.web.browsing import BrowseContext, open_browse, resolve
 from bzrstore.web.diffs import diff_limits
-from bzrstore.web.diffview import show_files
+from bzrstore.web.diffview import cached_diff, cached_shown
 from bzrstore.web.params import text_arg
 
 revision = Blueprint("revision", __name__)
@@ -33,9 +33,10 @@ def show_revision(location: str, spec: str) -> Response:
     return ctx.respond(
         "revision", (view, revid.decode("utf-8", "replace")), revid=revid if by_id else None,
         build=lambda: _revision_page(ctx, revid),
-        html=lambda page: render_template("browse/revision.html", ctx=ctx, view=view,
-                                          files=show_files(page[1].files, view == "sbs"),
-                                          detail=page[0], diff=page[1]),
+        html=lambda page: render_template(
+            "browse/revision.html", ctx=ctx, view=view, detail=page[0], diff=page[1],
+            files=cached_shown(ctx.branch.repository, page[0].left_parent, revid, page[1],
+                               view == "sbs")),
         data=lambda page: {**page[0].as_json(), **_diff_json(ctx, page[0].left_parent, revid,
                                                              page[1])})
 
@@ -55,7 +56,8 @@ def compare(location: str, spec: str) -> Response:
         build=lambda: _compare_page(ctx, old, new),
         html=lambda page: render_template("browse/compare.html", ctx=ctx, view=view, old=old,
                                           new=new, changes=page[0], more=page[1],
-                                          files=show_files(page[2].files, view == "sbs"),
+                                          files=cached_shown(ctx.branch.repository, old,
+                                                             new, page[2], view == "sbs"),
                                           diff=page[2]),
         data=lambda page: {"old": old.decode("utf-8", "replace"),
                            "new": new.decode("utf-8", "replace"),
@@ -73,7 +75,7 @@ def view_arg() -> str:
 
 def _revision_page(ctx: BrowseContext, revid: bytes) -> tuple[Any, PageDiff]:
     detail = describe_revision(ctx.branch, revid)
-    return detail, page_diff(ctx.branch.repository, detail.left_parent, revid, diff_limits())
+    return detail, cached_diff(ctx.branch.repository, detail.left_parent, revid, diff_limits())
 
 
 def _compare_page(ctx: BrowseContext, old: bytes, new: bytes) -> tuple[list, bool, PageDiff]:
@@ -84,7 +86,7 @@ def _compare_page(ctx: BrowseContext, old: bytes, new: bytes) -> tuple[list, boo
     revisions = read_revisions(ctx.branch, revids)
     history, tags = history_of(ctx.branch), reverse_tags(ctx.branch)
     changes = [change_of(revisions[revid], history.revno(revid), 0, tags) for revid in revids]
-    return changes, following is not None, page_diff(repository, old, new, diff_limits())
+    return changes, following is not None, cached_diff(repository, old, new, diff_limits())
 
 
 def _diff_json(ctx: BrowseContext, old: bytes, new: bytes, diff: PageDiff) -> dict[str, Any]:
