@@ -89,7 +89,7 @@ def _tar_blocks(repository: Any, revid: bytes, root: str, mtime: int) -> Iterato
             tree = revision_tree(repository, revid)
             batch: dict[bytes, tuple[tarfile.TarInfo, bytes]] = {}
             batch_bytes = 0
-            for path, ie in tree.iter_entries_by_dir():
+            for path, ie in _entries(tree):
                 info = _member(root, path, ie, mtime)
                 if ie.kind != "file":
                     yield _header(info)
@@ -107,6 +107,61 @@ def _tar_blocks(repository: Any, revid: bytes, root: str, mtime: int) -> Iterato
         release_caches(repository)
         gc.collect()
         trim_heap()
+
+
+def _entries(tree: Any) -> Iterator[tuple[str, Any]]:
+    """Every entry of ``tree`` with its path: directories first (each after its parent),
+    then the others in storage order.
+
+    Breezy's ``iter_entries_by_dir`` keeps every entry it has read (about 2 KiB each: 20
+    MiB for 10,000 files). This reads the inventory's id-to-entry map twice, keeping
+    only the directories' paths: what a walk holds follows the number of directories.
+    """
+    inventory = tree.root_inventory
+    id_to_entry = getattr(inventory, "id_to_entry", None)
+    if id_to_entry is None:  # not a CHK inventory (formats before 2a)
+        yield from tree.iter_entries_by_dir()
+        return
+    directories: dict[bytes, tuple[bytes | None, str]] = {}
+    for ie in _read_entries(inventory, id_to_entry, directories=True):
+        directories[ie.file_id] = (ie.parent_id, ie.name)
+    paths = {file_id: _path(file_id, directories) for file_id in directories}
+    for file_id, path in sorted(paths.items(), key=lambda item: item[1]):
+        yield path, _directory(file_id, directories)
+    for ie in _read_entries(inventory, id_to_entry, directories=False):
+        parent = paths[ie.parent_id]
+        yield (f"{parent}/{ie.name}" if parent else ie.name), ie
+
+
+def _read_entries(inventory: Any, id_to_entry: Any, directories: bool) -> Iterator[Any]:
+    """The directories (or the other entries) of a CHK inventory, none of them kept."""
+    for _, data in id_to_entry.iteritems():
+        if data.startswith(b"dir: ") is directories:
+            ie = inventory._bytes_to_entry(data)
+            inventory._fileid_to_entry_cache.pop(ie.file_id, None)  # what keeps them all
+            yield ie
+
+
+def _path(file_id: bytes, directories: dict[bytes, tuple[bytes | None, str]]) -> str:
+    """The path of directory ``file_id`` ('' for the root)."""
+    names = []
+    parent_id, name = directories[file_id]
+    while parent_id is not None:
+        names.append(name)
+        parent_id, name = directories[parent_id]
+    return "/".join(reversed(names))
+
+
+def _directory(file_id: bytes, directories: dict[bytes, tuple[bytes | None, str]]) -> Any:
+    """A stand-in inventory entry for a directory: what ``_member`` reads of it."""
+    return _Directory(file_id, directories[file_id][1])
+
+
+class _Directory:
+    kind = "directory"
+
+    def __init__(self, file_id: bytes, name: str) -> None:
+        self.file_id, self.name = file_id, name
 
 
 def _member(root: str, path: str, ie: Any, mtime: int) -> tarfile.TarInfo:
