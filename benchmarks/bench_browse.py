@@ -254,7 +254,7 @@ def measure(page: PageType, bz: Client, lh: Client, warmup: int, requests: int) 
                sizes["loggerhead"], page.note)
 
 
-def markdown(rows: list[Row], rss: dict[str, tuple[int, int]], picked: dict[str, Any],
+def markdown(rows: list[Row], rss: dict[str, tuple[int, int, int]], picked: dict[str, Any],
              seconds: float) -> tuple[str, bool]:
     """The table, the memory lines and the targets; and whether every target passed."""
     lines = ["| page | bzrstore p50 / p95 ms | loggerhead p50 / p95 ms | loggerhead ÷ bzrstore"
@@ -276,9 +276,10 @@ def markdown(rows: list[Row], rss: dict[str, tuple[int, int]], picked: dict[str,
                      f"| ×{r.speedup:.1f} | {r.bytes_bzrstore:,} / {r.bytes_loggerhead:,} "
                      f"| {verdict} |")
     lines.append("")
-    for name, (idle, peak) in rss.items():
+    for name, (idle, peak, largest) in rss.items():
         lines.append(f"- {name}: RSS of the process tree {idle / MB:.0f} MiB idle, "
-                     f"{peak / MB:.0f} MiB at its peak")
+                     f"{peak / MB:.0f} MiB at its peak; its largest process "
+                     f"{largest / MB:.0f} MiB at its peak")
     lines += ["", *(f"- {r.page}: {r.note}" for r in rows if r.note),
               f"- branch: {picked['tip_revno']} mainline revisions; run took {seconds:.0f} s"]
     return "\n".join(lines) + "\n", ok
@@ -303,7 +304,7 @@ def run(args: argparse.Namespace, workdir: Path, stack: ExitStack) -> tuple[str,
     rss = {}
     for name, sampler in samplers.items():
         sampler.stop()
-        rss[name] = (idle[name], sampler.peak_rss)
+        rss[name] = (idle[name], sampler.peak_rss, sampler.peak_process_rss)
     md, ok = markdown(rows, rss, picked, time.perf_counter() - t0)
     return md, ok, dict(rows=[asdict(r) for r in rows], rss=rss, picked=picked)
 
