@@ -38,6 +38,7 @@ TABLE: dict[str, Row] = {
     "/ready": Row("/ready", READ),
     "/metrics": Row("/metrics", READ),
     "/openapi.json": Row("/openapi.json", READ),
+    "/robots.txt": Row("/robots.txt", READ),
     "/static/<path:filename>": Row("/static/style.css", READ),
     "/": Row("/", READ),
     "/bzr/": Row("/bzr/", READ),
