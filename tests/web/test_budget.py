@@ -103,3 +103,27 @@ def test_authenticated_workers_have_the_same_budget(client):
     for _ in range(UNITS):
         client.get(f"{BRANCH}/annotate/x", headers=basic("worker", "secret"), expect_errors=True)
     client.get(f"{BRANCH}/annotate/x", headers=basic("worker", "secret"), status=429)
+
+
+def test_a_forged_forwarded_for_does_not_buy_a_new_budget(client):
+    # No trusted proxy is configured: X-Forwarded-For is the client's word, not its address.
+    for n in range(UNITS):
+        client.get(f"{BRANCH}/annotate/x", headers={"X-Forwarded-For": f"203.0.113.{n}"},
+                   expect_errors=True)
+    client.get(f"{BRANCH}/annotate/x", headers={"X-Forwarded-For": "203.0.113.99"},
+               status=429)
+
+
+@pytest.mark.parametrize("app_overrides", [{"page_budget": UNITS,
+                                            "trusted_proxies": ("127.0.0.1",)}])
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget(app):
+    seed(app)
+    proxied = TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+    for _ in range(UNITS):
+        proxied.get(f"{BRANCH}/annotate/x", headers={"X-Forwarded-For": "203.0.113.1"},
+                    expect_errors=True)
+    proxied.get(f"{BRANCH}/annotate/x", headers={"X-Forwarded-For": "203.0.113.1"},
+                status=429)
+    other = proxied.get(f"{BRANCH}/annotate/x", headers={"X-Forwarded-For": "203.0.113.2"},
+                        expect_errors=True)
+    assert other.status_int == 404
