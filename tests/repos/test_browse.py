@@ -151,9 +151,9 @@ def test_history_is_computed_once_per_tip(browsed: Browsed, monkeypatch: pytest.
 
 def test_the_history_cache_is_bounded(browsed: Browsed, monkeypatch: pytest.MonkeyPatch) -> None:
     history_module.clear_cache()
-    monkeypatch.setattr(history_module, "MAX_CACHED_ENTRIES", 5)
+    monkeypatch.setattr(history_module._cache, "max_weight", 5)
     repository = browsed.open().repository
     for name in ("r1", "r2", "r3", "r4"):
         history_at(repository, browsed.revs[name].encode())
     # r3 (4 entries) and r4 (6) do not fit in 5 together: the newest alone is kept.
-    assert [len(kept) for kept in history_module._cache.values()] == [6]
+    assert (len(history_module._cache), history_module._cache.weight) == (1, 6)

@@ -46,25 +46,51 @@ LISTING = [Case("get", t, 200, query=q, headers={"Accept": a})
            for q, a in (({}, "text/html"), ({"q": "alp"}, "application/json"),
                         ({"page": "2"}, "text/plain"), ({}, "*/*"))]
 REVS = {"old": FIRST, "new": LAST}
-BRANCH = {"location": "alpha/c/main"}
+JSON = {"Accept": "application/json"}
+PNG = {"Accept": "image/png"}
+MAIN = {"branch": "alpha/c/main"}
+BROWSE_CASES = [
+    *[Case("get", "/bzr/{branch}/-/changes", 200, MAIN, headers=h) for h in ({}, JSON)],
+    Case("get", "/bzr/{branch}/-/changes", 400, MAIN, {"page": "0"}),
+    Case("get", "/bzr/{branch}/-/changes", 404, {"branch": "alpha/c/none"}, headers=JSON),
+    Case("get", "/bzr/{branch}/-/changes", 406, MAIN, headers=PNG),
+    *[Case("get", "/bzr/{branch}/-/revision/{revision}", 200, {**MAIN, "revision": r},
+           headers=h) for r, h in (("1", {}), ("2", JSON))],
+    Case("get", "/bzr/{branch}/-/revision/{revision}", 400, {**MAIN, "revision": "1"},
+         {"view": "x"}),
+    Case("get", "/bzr/{branch}/-/revision/{revision}", 404, {**MAIN, "revision": "9"}),
+    Case("get", "/bzr/{branch}/-/revision/{revision}", 406, {**MAIN, "revision": "1"},
+         headers=PNG),
+    *[Case("get", "/bzr/{branch}/-/compare/{revisions}", 200, {**MAIN, "revisions": "1..2"},
+           {"view": "sbs"}, headers=h) for h in ({}, JSON)],
+    Case("get", "/bzr/{branch}/-/compare/{revisions}", 400, {**MAIN, "revisions": "1"}),
+    Case("get", "/bzr/{branch}/-/compare/{revisions}", 404, {**MAIN, "revisions": "1..9"}),
+    Case("get", "/bzr/{branch}/-/compare/{revisions}", 406, {**MAIN, "revisions": "1..2"},
+         headers=PNG),
+    *[Case("get", "/bzr/{branch}/-/atom", 200, MAIN, headers=h) for h in ({}, JSON)],
+    Case("get", "/bzr/{branch}/-/atom", 400, {"branch": "alpha/c/main/x"}),
+    Case("get", "/bzr/{branch}/-/atom", 404, {"branch": "beta"}),
+    Case("get", "/bzr/{branch}/-/atom", 406, MAIN, headers={"Accept": "text/html"}),
+]
+BRANCH = {"branch": "alpha/c/main"}
 JSON_TYPE = "application/json"
 FILE_CASES = [  # the file views (web/files.py)
-    *[Case("get", "/bzr/{location}/-/files", 200, BRANCH, q, headers={"Accept": a})
+    *[Case("get", "/bzr/{branch}/-/files", 200, BRANCH, q, headers={"Accept": a})
       for q, a in (({}, "text/html"), ({"rev": LAST}, "application/json"))],
-    Case("get", "/bzr/{location}/-/files", 400, BRANCH, {"rev": "a\nb"}),
-    Case("get", "/bzr/{location}/-/files", 404, {"location": "alpha/none"},
+    Case("get", "/bzr/{branch}/-/files", 400, BRANCH, {"rev": "a\nb"}),
+    Case("get", "/bzr/{branch}/-/files", 404, {"branch": "alpha/none"},
          headers={"Accept": "application/json"}),
-    Case("get", "/bzr/{location}/-/files", 406, BRANCH, headers={"Accept": "image/png"}),
-    *[Case("get", f"/bzr/{{location}}/-/{view}/{{path}}", status, {**BRANCH, "path": path},
+    Case("get", "/bzr/{branch}/-/files", 406, BRANCH, headers={"Accept": "image/png"}),
+    *[Case("get", f"/bzr/{{branch}}/-/{view}/{{path}}", status, {**BRANCH, "path": path},
            {"rev": "1"}, headers={"Accept": accept})
       for view, present in (("files", "dir"), ("file", "dir/file.txt"),
                             ("annotate", "dir/file.txt"))
       for status, path, accept in ((200, present, "text/html"), (200, present, JSON_TYPE),
                                    (400, "..%2Fx", JSON_TYPE), (404, "nosuch", JSON_TYPE),
                                    (406, present, "image/png"))],
-    *[Case("get", "/bzr/{location}/-/raw/{path}", status, {**BRANCH, "path": path})
+    *[Case("get", "/bzr/{branch}/-/raw/{path}", status, {**BRANCH, "path": path})
       for status, path in ((200, "f0.txt"), (400, "..%2Fx"), (404, "dir"))],
-    *[Case("get", "/bzr/{location}/-/tarball", status, BRANCH, {"rev": rev})
+    *[Case("get", "/bzr/{branch}/-/tarball", status, BRANCH, {"rev": rev})
       for status, rev in ((200, FIRST), (400, ""), (404, "9"))],
 ]
 CASES = [
@@ -104,6 +130,7 @@ CASES = [
     Case("post", "/admin/break-lock", 400, form={"target": "alpha/none"}, headers=ADMIN),
     Case("post", "/admin/break-lock", 401, form={"target": "alpha/c/main"}),
     Case("post", "/admin/break-lock", 403, form={"target": "alpha/c/main"}, headers=WORKER),
+    *BROWSE_CASES,
     Case("get", "/health", 200),
     Case("get", "/ready", 200),
     Case("get", "/ready", 503, storage_gone=True),

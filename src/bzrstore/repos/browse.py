@@ -101,19 +101,16 @@ def resolve_spec(branch: Any, spec: str) -> bytes:
 
 
 def _by_revno(branch: Any, revno: tuple[int, ...]) -> bytes:
-    """The revision id of a (dotted) revno in ``branch``; UnknownRevision when none."""
+    """The revision id of a (dotted) revno in ``branch``; UnknownRevision when none.
+
+    Read from the tip's merge-sorted history (cached per tip): Breezy's own
+    ``get_rev_id`` walks the mainline back from the tip, 0.15 s for revno 1 of 2,000.
+    """
     shown = ".".join(map(str, revno))
-    if len(revno) == 1:
-        with branch.lock_read():
-            last_revno = branch.last_revision_info()[0]
-            if not 1 <= revno[0] <= last_revno:
-                raise UnknownRevision(f"no revision {shown} (the branch has {last_revno})")
-            try:
-                return branch.get_rev_id(revno[0])
-            except (errors.NoSuchRevision, errors.GhostRevisionsHaveNoRevno) as exc:
-                raise UnknownRevision(f"no revision {shown}") from exc
     revid = history_of(branch).revid(revno)
     if revid is None:
+        if len(revno) == 1:
+            raise UnknownRevision(f"no revision {shown} (the branch has {tip_of(branch)[0]})")
         raise UnknownRevision(f"no revision {shown} in this branch")
     return revid
 

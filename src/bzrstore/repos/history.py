@@ -9,12 +9,12 @@ the number of entries held (about 250 bytes each).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from breezy.revision import NULL_REVISION
+
+from bzrstore.repos.lru import WeightedCache
 
 # Entries kept over all cached tips: ~25 MiB. The newest tip is kept whatever its size,
 # so a huge history is merge-sorted once per push, not once per page.
@@ -59,15 +59,15 @@ class History:
         return None if position is None else self.entries[position].revid
 
     def merged_under(self, position: int) -> list[HistoryEntry]:
-        """The revisions the mainline revision at ``position`` merged, in display order."""
+        """The revisions the revision at ``position`` merged (nested ones too), in order."""
+        depth = self.entries[position].depth
         end = position + 1
-        while end < len(self.entries) and self.entries[end].depth > 0:
+        while end < len(self.entries) and self.entries[end].depth > depth:
             end += 1
         return self.entries[position + 1:end]
 
 
-_cache: OrderedDict[tuple[str, bytes], History] = OrderedDict()
-_lock = threading.Lock()
+_cache: WeightedCache[History] = WeightedCache(MAX_CACHED_ENTRIES)
 
 
 def history_of(branch: Any) -> History:
@@ -79,20 +79,11 @@ def history_of(branch: Any) -> History:
 def history_at(repository: Any, tip: bytes) -> History:
     """The merge-sorted history of ``tip`` in ``repository``, cached per (repository, tip)."""
     key = (repository.user_url, tip)
-    with _lock:
-        cached = _cache.get(key)
-        if cached is not None:
-            _cache.move_to_end(key)
-            return cached
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
     history = _merge_sort(repository, tip)
-    with _lock:
-        _cache[key] = history
-        _cache.move_to_end(key)
-        total = sum(len(kept) for kept in _cache.values())
-        while total > MAX_CACHED_ENTRIES and len(_cache) > 1:
-            _, dropped = _cache.popitem(last=False)
-            total -= len(dropped)
-    return history
+    return _cache.put(key, history, len(history))
 
 
 def _merge_sort(repository: Any, tip: bytes) -> History:
@@ -108,5 +99,4 @@ def _merge_sort(repository: Any, tip: bytes) -> History:
 
 def clear_cache() -> None:
     """Forget every cached history (tests)."""
-    with _lock:
-        _cache.clear()
+    _cache.clear()

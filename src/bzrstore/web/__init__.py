@@ -9,17 +9,20 @@ from bzrstore.web.admin import admin
 from bzrstore.web.browsing import browse
 from bzrstore.web.diffs import diffs
 from bzrstore.web.files import files
+from bzrstore.web.history import history
 from bzrstore.web.listings import listings
 from bzrstore.web.ops import ops
 from bzrstore.web.preamble import STORE_KEY, install_preamble
 from bzrstore.web.remotes import remotes
+from bzrstore.web.revision import revision
 
 
 def create_web_app(store: Store) -> Flask:
     """The Flask app over ``store``: every blueprint, the request hooks, the error handlers."""
     app = Flask(__name__)
     app.extensions[STORE_KEY] = store
-    for blueprint in (ops, diffs, listings, remotes, admin, browse, files):
+    for blueprint in (ops, diffs, listings, remotes, admin, browse, history,
+                      revision, files):
         app.register_blueprint(blueprint)
     install_preamble(app)
     return app

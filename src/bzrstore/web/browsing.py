@@ -59,6 +59,7 @@ def _render_version() -> str:
 RENDER_VERSION = _render_version()
 
 
+@browse.app_template_filter("quote_revid")
 def quote_revid(revid: bytes | str) -> str:
     """A revision id as one URL path segment."""
     text = revid.decode("utf-8", "replace") if isinstance(revid, bytes) else revid
@@ -82,6 +83,10 @@ class BrowseContext:
         query = {key: value for key, value in query.items() if value is not None}
         return url + ("?" + urlencode(query) if query else "")
 
+    def absolute(self, url: str) -> str:
+        """``url`` (one ``url`` made) with the scheme and host the request came in on."""
+        return request.host_url.rstrip("/") + url
+
     def revision_url(self, revid: bytes, **query: Any) -> str:
         """The immutable page of revision ``revid`` in this branch."""
         return self.url("revision", quote_revid(revid), **query)
@@ -103,19 +108,20 @@ class BrowseContext:
 
     def respond(self, view: str, parts: tuple[str, ...], *, build: Callable[[], T],
                 html: Callable[[T], str], data: Callable[[T], Any], revid: bytes | None = None,
-                hourly: bool = False) -> Response:
+                hourly: bool = False, offered: tuple[str, ...] = BROWSE_TYPES) -> Response:
         """HTML or JSON by ``Accept``, tagged; a matching ``If-None-Match`` is a 304 unbuilt.
 
         ``build()`` gathers the page's data (only when it is to be sent), ``html`` or
         ``data`` turns it into the HTML text or the JSON value. With ``revid`` (the page
         was addressed by a revision id) the page is immutable; without, its tag holds
         the tip. ``hourly`` adds the hour: the page shows relative dates ("3 hours ago").
+        ``offered``: the types by preference; JSON is ``data``'s, any other ``html``'s.
         """
-        kind = negotiate(BROWSE_TYPES)
+        kind = negotiate(offered)
         response = self.tagged(
             (kind, view, *parts), revid, hourly,
             lambda: jsonify(data(build())) if kind == "application/json"
-            else Response(html(build()), mimetype="text/html"))
+            else Response(html(build()), mimetype=kind))
         response.vary.add("Accept")
         return response
 
@@ -157,6 +163,13 @@ def format_local_date(timestamp: float, offset_seconds: int | None = 0) -> str:
     offset = timedelta(seconds=offset_seconds or 0)
     moment = datetime.fromtimestamp(timestamp, timezone(offset))
     return moment.strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+@browse.app_template_filter("person")
+def format_person(identity: str) -> str:
+    """The name in ``Name <email>`` (the address when there is no name)."""
+    name, _, address = identity.partition("<")
+    return name.strip() or address.rstrip(">").strip() or identity
 
 
 @browse.app_template_filter("isodate")

@@ -8,6 +8,7 @@ from typing import Any
 from bzrstore.web import openapi_files
 from bzrstore.web.admin import MAX_PUSHES, RECENT_PUSHES
 from bzrstore.web.listings import PAGE_SIZE
+from bzrstore.web.openapi_browse import BROWSE_PATHS, BROWSE_SCHEMAS
 from bzrstore.web.openapi_schemas import SCHEMAS, schema_ref
 from bzrstore.web.params import MAX_PAGE
 
@@ -212,8 +213,9 @@ def build_document() -> dict[str, Any]:
                  "description": "A Bazaar repository store. Branches themselves are served "
                                 "over the Bazaar smart protocol at `POST …/.bzr/smart`, "
                                 "which is not described here."},
-        "paths": {**PATHS, **openapi_files.PATHS},
-        "components": {"schemas": {**SCHEMAS, **openapi_files.SCHEMAS}, "securitySchemes": {
-            "basic": {"type": "http", "scheme": "basic",
-                      "description": "A worker's name and password."}}},
+        "paths": {**PATHS, **BROWSE_PATHS, **openapi_files.PATHS},
+        "components": {
+            "schemas": {**SCHEMAS, **BROWSE_SCHEMAS, **openapi_files.SCHEMAS},
+            "securitySchemes": {"basic": {"type": "http", "scheme": "basic",
+                                          "description": "A worker's name and password."}}},
     }
