@@ -157,3 +157,54 @@ def test_the_history_cache_is_bounded(browsed: Browsed, monkeypatch: pytest.Monk
         history_at(repository, browsed.revs[name].encode())
     # r3 (4 entries) and r4 (6) do not fit in 5 together: the newest alone is kept.
     assert (len(history_module._cache), history_module._cache.weight) == (1, 6)
+
+
+def test_the_shared_repository_is_opened_once_per_thread(tmp_path: Path) -> None:
+    import gc
+
+    from breezy.repository import Repository
+
+    root = tmp_path / "alpha"
+    make_browse_history(root)
+    first = open_location(root, parse_location("alpha/main/trunk"))
+    gc.collect()
+    before = sum(isinstance(o, Repository) for o in gc.get_objects())
+    for _ in range(20):
+        branch = open_location(root, parse_location("alpha/main/trunk"))
+        assert branch.repository is first.repository
+    gc.collect()
+    # Breezy never frees a repository: opening one a request grew a worker without bound.
+    assert sum(isinstance(o, Repository) for o in gc.get_objects()) == before
+
+
+def test_a_kept_repository_sees_new_pushes(tmp_path: Path) -> None:
+    from breezy.branch import Branch
+
+    root = tmp_path / "alpha"
+    make_browse_history(root)
+    kept = open_location(root, parse_location("alpha/main/trunk")).repository
+    trunk = Branch.open(str(root / "main" / "trunk"))
+    tree = trunk.create_checkout(str(tmp_path / "co"), lightweight=True)
+    (tmp_path / "co" / "new.txt").write_text("new\n")
+    tree.add(["new.txt"])
+    new = tree.commit("pushed later", committer="A <a@example.com>")
+    branch = open_location(root, parse_location("alpha/main/trunk"))
+    assert branch.repository is kept
+    assert tip_of(branch) == (5, new)
+    assert resolve_spec(branch, "5") == new
+    assert history_of(branch).revno(new) == "5"
+
+
+def test_a_branch_with_its_own_repository_uses_it(tmp_path: Path) -> None:
+    from breezy.controldir import ControlDir
+
+    from helpers import make_branch
+
+    root = tmp_path / "alpha"
+    make_browse_history(root)
+    _, revids = make_branch(root / "own", revisions=2)  # standalone: its own repository
+    shared = open_location(root, parse_location("alpha/main/trunk")).repository
+    branch = open_location(root, parse_location("alpha/own"))
+    assert branch.repository is not shared
+    assert tip_of(branch) == (2, revids[1].encode())
+    assert ControlDir.open(str(root / "own")).open_repository().has_revision(revids[0].encode())

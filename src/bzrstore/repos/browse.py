@@ -9,6 +9,8 @@ is Breezy only: the web face turns ``InvalidRevision`` into 400 and ``UnknownRev
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,16 @@ from breezy.revision import NULL_REVISION
 from breezy.transport import NoSuchFile
 from breezy.transport.readonly import ReadonlyTransportDecorator
 
-from bzrstore.repos.controldirs import open_branch
+from bzrstore.repos.controldirs import branch_of, open_controldir
 from bzrstore.repos.history import history_of
 from bzrstore.repos.jail import jailed_transport
 from bzrstore.repos.names import InvalidName, split_branch_path
-from bzrstore.repos.revisions import InvalidRevision, UnknownRevision, resolve_revision
+from bzrstore.repos.revisions import (
+    InvalidRevision,
+    UnknownRevision,
+    release_caches,
+    resolve_revision,
+)
 
 # A browse location is <cb>[/<campaign>[/<role>]]: never deeper, so "-" (which no
 # campaign or role may be) always ends it.
@@ -68,7 +75,8 @@ def open_location(codebase_dir: Path, location: Location) -> Any:
     """The branch at ``location``, read-only, jailed to its codebase; UnknownBranch if none.
 
     Opened through ``controldirs`` (no references followed, no fallbacks opened) on a
-    read-only transport that also hides lock info files.
+    read-only transport that also hides lock info files, on the codebase's shared
+    repository as this thread last opened it (``kept_repository``).
     """
     missing = UnknownBranch(f"no branch at {location.path}")
     if not codebase_dir.is_dir():
@@ -76,11 +84,51 @@ def open_location(codebase_dir: Path, location: Location) -> Any:
     transport = jailed_transport(codebase_dir, hide_lock_info=True)
     readonly = ReadonlyTransportDecorator("readonly+" + transport.base, transport)
     try:
-        branch = open_branch(readonly.clone(location.relpath) if location.segments else readonly)
+        branch_transport = readonly.clone(location.relpath) if location.segments else readonly
+        controldir = open_controldir(branch_transport)
+        shared = _uses_shared_repository(readonly, location)
+        branch = branch_of(controldir, kept_repository(codebase_dir, readonly) if shared
+                           else None)
         branch.repository  # noqa: B018 - a branch without its repository is none to browse
     except NOT_A_BRANCH as exc:
         raise missing from exc
     return branch
+
+
+def _uses_shared_repository(root: Any, location: Location) -> bool:
+    """Whether the branch at ``location`` uses the codebase's shared repository.
+
+    It does unless its own directory, or one between it and the codebase root, holds
+    a repository (a branch pushed with ``brz init-repo`` or standalone): a few stats.
+    """
+    if not location.segments:
+        return True
+    return not any(root.has(f"{'/'.join(location.segments[:depth])}/.bzr/repository")
+                   for depth in range(1, len(location.segments) + 1))
+
+
+# Codebases' repositories kept open per thread. Breezy never frees a repository it has
+# opened (a reference cycle through its Rust extensions; ~30 KB and 1 object each, seen
+# with gc), so opening one per request grew a worker without bound; a kept one is
+# reused (each read lock re-reads pack-names, so new pushes are seen). An evicted one
+# is still never freed: the bound makes that a cost per codebase switch, not per page.
+KEPT_REPOSITORIES_PER_THREAD = 16
+_kept = threading.local()
+
+
+def kept_repository(codebase_dir: Path, root: Any) -> Any:
+    """The shared repository at ``root`` (``codebase_dir``), opened once per thread."""
+    repositories: OrderedDict[Path, Any] = getattr(_kept, "repositories", None) or OrderedDict()
+    _kept.repositories = repositories
+    repository = repositories.get(codebase_dir)
+    if repository is None:
+        repository = open_controldir(root).open_repository()
+        repositories[codebase_dir] = repository
+        if len(repositories) > KEPT_REPOSITORIES_PER_THREAD:
+            repositories.popitem(last=False)
+    repositories.move_to_end(codebase_dir)
+    release_caches(repository)  # what the last request read stays in the LRU caches only
+    return repository
 
 
 def resolve_spec(branch: Any, spec: str) -> bytes:
