@@ -7,7 +7,8 @@ Serves ``<repo>`` (``gen_repo.py``'s ``OUT/repo``, its branch ``trunk``) as code
 - per page (tree at tip, a directory, a ~2,000-line file, annotate of the hot file, raw):
   the first answer, then p50/p95 of ``--n`` warm requests (full answers, no
   ``If-None-Match``) and of ``--n`` revalidations that get a 304;
-- annotate cold (an empty cache) for the hot file and a file of ~2,000 lines;
+- cold (empty caches): annotate of the hot file and of a ~2,000-line file, the view of a
+  ~2,000-line Python file (Pygments);
 - the tarball of the tip: time, size, and each worker's RSS before and at its peak
   (sampled every 20 ms while it streams).
 
@@ -38,11 +39,13 @@ BIN = Path(sys.executable).parent
 PAGES = {
     "tree at tip": "files",
     "directory (32 entries)": "files/src/pkg00",
-    "file, 2,006 lines": "file/docs/sec11/f00960.txt",
+    "file, 2,006 lines (.txt)": "file/docs/sec11/f00960.txt",
+    "file, 2,076 lines (.py, Pygments)": "file/src/pkg03/mod038/f01329.py",
     "annotate, hot file (274 versions)": "annotate/docs/sec00/f00000.txt",
     "raw, 109 KB": "raw/docs/sec11/f00960.txt",
 }
-COLD_ANNOTATE = ["annotate/docs/sec00/f00000.txt", "annotate/docs/sec11/f00960.txt"]
+COLD = ["annotate/docs/sec00/f00000.txt", "annotate/docs/sec11/f00960.txt",
+        "file/src/pkg03/mod038/f01329.py"]
 MIB = 1024 * 1024
 
 
@@ -149,7 +152,7 @@ def main() -> None:
     server, port, _ = serve(work, args.repo)
     base = "/bzr/medium/trunk/-"
     try:
-        for url in COLD_ANNOTATE:
+        for url in COLD:
             status, _, _, seconds = get(port, f"{base}/{url}")
             print(f"cold {url}: {status} in {seconds * 1000:.0f} ms")
         bench_tarball(server, port, base)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import pytest
 
 from bzrstore.repos import annotate as annotate_module
 from bzrstore.repos.annotate import annotate_file, cache_key
-from bzrstore.repos.annotation_cache import AnnotationCache, decode, encode
+from bzrstore.repos.line_cache import LineCache
 from bzrstore.repos.revisions import InvalidRevision, open_repository
 from bzrstore.repos.trees import NoSuchPath, WrongKind
 from helpers import make_browse_history
@@ -33,8 +32,8 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Annotated:
 
 
 @pytest.fixture
-def cache(tmp_path: Path) -> AnnotationCache:
-    return AnnotationCache(tmp_path / "run" / "annotations.sqlite3")
+def cache(tmp_path: Path) -> LineCache:
+    return LineCache(tmp_path / "run" / "line-cache.sqlite3")
 
 
 def test_each_line_names_the_revision_that_last_changed_it(history: Annotated, cache):
@@ -66,7 +65,7 @@ def test_the_second_time_comes_from_the_cache(history: Annotated, cache, monkeyp
     again = annotate_file(history.repository, history.revs["r4"], "README", cache, "alpha")
     assert again.cached and again.lines == first.lines
     # Another process (a fresh cache on the same file) finds it on disk.
-    shared = AnnotationCache(cache.path)
+    shared = LineCache(cache.path)
     assert annotate_file(history.repository, history.revs["r4"], "README", shared,
                          "alpha").lines == first.lines
 
@@ -121,36 +120,3 @@ def _text_key(history: Annotated, path: str) -> tuple[bytes, bytes]:
     with history.repository.lock_read():
         tree = history.repository.revision_tree(history.revs["r4"])
         return tree.path2id(path), tree.get_file_revision(path)
-
-
-def test_encoding_round_trips():
-    assert decode(encode([b"a", b"b", b"a"])) == [b"a", b"b", b"a"]
-    assert decode(encode([])) == []
-
-
-def test_memory_is_bounded_and_least_recently_used_goes_first():
-    cache = AnnotationCache(None, max_memory_entries=2)
-    cache.put("a", [b"1"])
-    cache.put("b", [b"2"])
-    assert cache.get("a") == [b"1"]
-    cache.put("c", [b"3"])
-    assert cache.get("b") is None and cache.get("a") == [b"1"] and cache.get("c") == [b"3"]
-
-
-def test_the_file_is_trimmed_to_its_row_bound(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr("bzrstore.repos.annotation_cache.TRIM_EVERY_PUTS", 5)
-    cache = AnnotationCache(tmp_path / "a.sqlite3", max_rows=3, max_memory_entries=1)
-    for n in range(10):
-        cache.put(f"k{n}", [b"r"])
-    rows = sqlite3.connect(tmp_path / "a.sqlite3").execute(
-        "SELECT key FROM annotation ORDER BY rowid").fetchall()
-    assert [key for (key,) in rows] == ["k7", "k8", "k9"]
-
-
-def test_an_unusable_file_only_costs_the_cache(tmp_path: Path, caplog):
-    (tmp_path / "run").write_text("a file where the directory should be")
-    cache = AnnotationCache(tmp_path / "run" / "annotations.sqlite3", max_memory_entries=1)
-    cache.put("a", [b"1"])  # logged, not raised
-    cache.put("b", [b"2"])
-    assert cache.get("a") is None and cache.get("b") == [b"2"]
-    assert "annotation not cached" in caplog.text

@@ -14,6 +14,7 @@ from flask import Flask
 from webtest import TestApp
 
 from bzrstore.repos import trees
+from bzrstore.web import file_pages as pages
 from helpers import make_app, make_branch, make_browse_history, push_branch, seed, store_of
 
 TRUNK = "/bzr/alpha/main/trunk/-"
@@ -99,6 +100,18 @@ def test_a_file_has_numbered_anchored_highlighted_lines(site: Site):
     assert 'return "hello, world"' in rows[1].get_text()
     views = [a["href"] for a in page.html.select("ul.file-views a")]
     assert f"{TRUNK}/annotate/hello.py" in views and f"{TRUNK}/raw/hello.py" in views
+
+
+def test_highlighted_lines_are_kept_for_the_next_view(site: Site, monkeypatch):
+    first = site.web.get(f"{TRUNK}/file/hello.py?rev=1", headers=HTML)
+
+    def never(*args: object) -> None:
+        raise AssertionError("highlighted again")
+
+    monkeypatch.setattr(pages, "highlight_lines", never)
+    again = site.web.get(f"{TRUNK}/file/hello.py?rev=1", headers=HTML)
+    assert again.html.select("table.code")[0] == first.html.select("table.code")[0]
+    assert again.html.select_one("span.k").get_text() == "def"
 
 
 def test_file_json(site: Site):

@@ -47,7 +47,7 @@ def test_a_pushed_branch_can_be_browsed(store, brz: Brz, tmp_path: Path):
     status, _, body = fetch(f"{base}/annotate/src/app.py", "application/json")
     assert [line["revision_id"] for line in json.loads(body)["lines"]] == [
         revids[0], revids[0], revids[1]]
-    assert (store.data / "run" / "annotations.sqlite3").exists()  # shared by the workers
+    assert (store.data / "run" / "line-cache.sqlite3").exists()  # shared by the workers
 
     status, headers, body = fetch(f"{base}/raw/logo.png")
     assert status == 200 and body == BINARY

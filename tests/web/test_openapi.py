@@ -75,34 +75,34 @@ BROWSE_CASES = [
     Case("get", "/bzr/{branch}/-/atom", 404, {"branch": "beta"}),
     Case("get", "/bzr/{branch}/-/atom", 406, MAIN, headers={"Accept": "text/html"}),
 ]
-BRANCH = {"location": "alpha/c/main"}
+BRANCH = {"branch": "alpha/c/main"}
 JSON_TYPE = "application/json"
 FILE_CASES = [  # the file views (web/files.py)
-    *[Case("get", "/bzr/{location}/-/files", 200, BRANCH, q, headers={"Accept": a})
+    *[Case("get", "/bzr/{branch}/-/files", 200, BRANCH, q, headers={"Accept": a})
       for q, a in (({}, "text/html"), ({"rev": LAST}, "application/json"))],
-    Case("get", "/bzr/{location}/-/files", 400, BRANCH, {"rev": "a\nb"}),
-    Case("get", "/bzr/{location}/-/files", 404, {"location": "alpha/none"},
+    Case("get", "/bzr/{branch}/-/files", 400, BRANCH, {"rev": "a\nb"}),
+    Case("get", "/bzr/{branch}/-/files", 404, {"branch": "alpha/none"},
          headers={"Accept": "application/json"}),
-    Case("get", "/bzr/{location}/-/files", 406, BRANCH, headers={"Accept": "image/png"}),
-    *[Case("get", f"/bzr/{{location}}/-/{view}/{{path}}", status, {**BRANCH, "path": path},
+    Case("get", "/bzr/{branch}/-/files", 406, BRANCH, headers={"Accept": "image/png"}),
+    *[Case("get", f"/bzr/{{branch}}/-/{view}/{{path}}", status, {**BRANCH, "path": path},
            {"rev": "1"}, headers={"Accept": accept})
       for view, present in (("files", "dir"), ("file", "dir/file.txt"),
                             ("annotate", "dir/file.txt"))
       for status, path, accept in ((200, present, "text/html"), (200, present, JSON_TYPE),
                                    (400, "..%2Fx", JSON_TYPE), (404, "nosuch", JSON_TYPE),
                                    (406, present, "image/png"))],
-    *[Case("get", "/bzr/{location}/-/raw/{path}", status, {**BRANCH, "path": path})
+    *[Case("get", "/bzr/{branch}/-/raw/{path}", status, {**BRANCH, "path": path})
       for status, path in ((200, "f0.txt"), (400, "..%2Fx"), (404, "dir"))],
-    *[Case("get", "/bzr/{location}/-/tarball", status, BRANCH, {"rev": rev})
+    *[Case("get", "/bzr/{branch}/-/tarball", status, BRANCH, {"rev": rev})
       for status, rev in ((200, FIRST), (400, ""), (404, "9"))],
 ]
 OVER_BUDGET_CASES = [  # the pages web/budget.py guards, asked for by a client over budget
     Case("get", "/bzr/{branch}/-/changes", 429, MAIN, {"page": "11"}, over_budget=True),
     Case("get", "/bzr/{branch}/-/compare/{revisions}", 429, {**MAIN, "revisions": "1..2"},
          over_budget=True),
-    Case("get", "/bzr/{location}/-/annotate/{path}", 429, {**BRANCH, "path": "dir/file.txt"},
+    Case("get", "/bzr/{branch}/-/annotate/{path}", 429, {**MAIN, "path": "dir/file.txt"},
          over_budget=True),
-    Case("get", "/bzr/{location}/-/tarball", 429, BRANCH, over_budget=True),
+    Case("get", "/bzr/{branch}/-/tarball", 429, MAIN, over_budget=True),
 ]
 CASES = [
     *LISTING,

@@ -4,14 +4,13 @@ Breezy's annotator reads and diffs every version of the file in its history, so 
 follows that history: 0.13 s for a hot file with 59 versions, seconds for one with
 hundreds. Its answer for one file text never changes: a text is named by (file id, the
 revision that last changed it), and neither that text nor its ancestry can change. So
-annotations are cached under that key (``annotation_cache.py``), and a cold one is
+annotations are cached under that key (``line_cache.py``), and a cold one is
 stopped at a deadline (checked between versions) and at a file size.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from breezy import osutils
 from breezy.annotate import Annotator
 
 from bzrstore.memory import trim_heap
-from bzrstore.repos.annotation_cache import AnnotationCache
+from bzrstore.repos.line_cache import LineCache, line_key
 from bzrstore.repos.revisions import release_caches
 from bzrstore.repos.trees import (
     MAX_READ_BYTES,
@@ -68,14 +67,11 @@ class _BudgetAnnotator(Annotator):
 
 
 def cache_key(scope: str, file_id: bytes, file_revision: bytes) -> str:
-    """The cache key of one file text in the repository ``scope`` names (its codebase)."""
-    digest = hashlib.blake2b(digest_size=20)
-    for part in (scope.encode(), file_id, file_revision):
-        digest.update(len(part).to_bytes(4, "big") + part)
-    return digest.hexdigest()
+    """The cache key of one file text's annotation in the codebase ``scope``."""
+    return line_key("annotate", scope, file_id, file_revision)
 
 
-def annotate_file(repository: Any, revid: bytes, path: str, cache: AnnotationCache,
+def annotate_file(repository: Any, revid: bytes, path: str, cache: LineCache,
                   scope: str, timeout_seconds: float = ANNOTATE_TIMEOUT_SECONDS,
                   max_bytes: int = MAX_ANNOTATE_BYTES) -> Annotation:
     """Each line of file ``path`` at ``revid`` with the revision that last changed it."""

@@ -57,6 +57,7 @@ class TreeEntry:
     executable: bool
     last_changed: bytes  # the inventory records it for every entry: free to show
     target: str | None = None  # symlinks only
+    file_id: bytes = b""  # with last_changed, names the text: a cache key that never stales
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def _entry(path: str, ie: Any) -> TreeEntry:
     return TreeEntry(
         name=ie.name or "", path=path, kind=ie.kind,
         size=ie.text_size if is_file else None, executable=bool(is_file and ie.executable),
-        last_changed=ie.revision, target=ie.symlink_target if ie.kind == "symlink" else None)
+        last_changed=ie.revision, target=ie.symlink_target if ie.kind == "symlink" else None,
+        file_id=ie.file_id)
 
 
 def list_directory(repository: Any, revid: bytes, path: str,

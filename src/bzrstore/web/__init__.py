@@ -24,8 +24,8 @@ def create_web_app(store: Store) -> Flask:
     """The Flask app over ``store``: every blueprint, the request hooks, the error handlers."""
     app = Flask(__name__)
     app.extensions[STORE_KEY] = store
-    for blueprint in (ops, robots, diffs, listings, remotes, admin, browse, history, revision,
-                      files):
+    for blueprint in (ops, robots, diffs, listings, remotes, admin, browse, history,
+                      revision, files):
         app.register_blueprint(blueprint)
     install_preamble(app)
     install_budget(app)

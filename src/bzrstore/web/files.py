@@ -60,7 +60,7 @@ def annotate(location: str, path: str) -> Response:
     revid, spec, immutable = revision_arg(context)
     build = lambda: pages.annotate_page(  # noqa: E731 - read where it is used
         context, revid, spec, annotate_file(context.branch.repository, revid, path,
-                                     pages.annotation_cache(), context.location.codebase))
+                                     pages.line_cache(), context.location.codebase))
     return context.respond(
         "annotate", (path, spec), revid=immutable, build=build,
         html=lambda page: render_template("browse/annotate.html", **page),

@@ -239,8 +239,8 @@ def build_document() -> dict[str, Any]:
                                 "over the Bazaar smart protocol at `POST …/.bzr/smart`, "
                                 "which is not described here."},
         "paths": with_budget({**PATHS, **BROWSE_PATHS, **openapi_files.PATHS}),
-        "components": {"schemas": {**SCHEMAS, **BROWSE_SCHEMAS, **openapi_files.SCHEMAS},
-                       "securitySchemes": {
-            "basic": {"type": "http", "scheme": "basic",
-                      "description": "A worker's name and password."}}},
+        "components": {
+            "schemas": {**SCHEMAS, **BROWSE_SCHEMAS, **openapi_files.SCHEMAS},
+            "securitySchemes": {"basic": {"type": "http", "scheme": "basic",
+                                          "description": "A worker's name and password."}}},
     }

@@ -10,7 +10,7 @@ from bzrstore.web.openapi_schemas import schema_ref
 
 TEXT, JSON, HTML = "text/plain", "application/json", "text/html"
 ERROR = {"description": "", "content": {TEXT: {}, JSON: {"schema": schema_ref("Error")}}}
-BRANCH = "/bzr/{location}/-"
+BRANCH = "/bzr/{branch}/-"
 CACHING = (" Addressed by revision id (`rev`) the answer is immutable (strong `ETag`,"
            " `Cache-Control: public, max-age=31536000, immutable`); otherwise its `ETag` follows"
            " the branch tip (`Cache-Control: no-cache`) and a matching `If-None-Match` is"
@@ -23,7 +23,7 @@ def _param(name: str, where: str, description: str) -> dict[str, Any]:
             "schema": {"type": "string"}}
 
 
-LOCATION = _param("location", "path", "`<codebase>[/<campaign>[/<role>]]`: the branch.")
+LOCATION = _param("branch", "path", "`<codebase>[/<campaign>[/<role>]]`: the branch.")
 PATH = _param("path", "path", "A path in the tree (`/`-separated; no `.`, `..` or empty parts).")
 REV = _param("rev", "query", "The revision: a revno (`12`), a dotted revno (`1.2.3`) or a "
              "revision id. Default: the branch tip.")
