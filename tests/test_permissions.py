@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from breezy.controldir import ControlDir
 from webtest import TestApp
 
-from helpers import ADMIN, WORKER, basic, make_app, seed, store_of
+from helpers import ADMIN, WORKER, basic, make_app, make_branch, push_branch, seed, store_of
 from smartwire import request_v3
 
 USERS = {"anonymous": {}, "worker": basic(*WORKER), "admin": basic(*ADMIN)}
@@ -51,6 +50,12 @@ TABLE: dict[str, Row] = {
     "/<codebase>/remotes/<remote>": Row(
         "/alpha/remotes/upstream", {"POST": WORKERS, "OPTIONS": EVERYONE, "GET": NOT_ALLOWED},
         form={"url": "https://example.org/alpha"}),
+    "/bzr/<path:location>/-/changes": Row("/bzr/alpha/upstream/-/changes", READ),
+    "/bzr/<path:location>/-/revision/<path:spec>": Row("/bzr/alpha/upstream/-/revision/2",
+                                                        READ),
+    "/bzr/<path:location>/-/compare/<path:spec>": Row("/bzr/alpha/upstream/-/compare/1..2",
+                                                       READ),
+    "/bzr/<path:location>/-/atom": Row("/bzr/alpha/upstream/-/atom", READ),
     "/admin/": Row("/admin/", {"GET": ADMINS, "HEAD": ADMINS, "OPTIONS": EVERYONE,
                                "POST": NOT_ALLOWED}),
     "/admin/break-lock": Row("/admin/break-lock", {"POST": ADMINS, "OPTIONS": EVERYONE,
@@ -75,7 +80,8 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> TestApp:
     """The seeded app, with codebase ``alpha``'s repository and its branch ``upstream``."""
     app = seed(make_app(tmp_path_factory.mktemp("perm") / "data"))
     root = store_of(app).storage.ensure_repository("alpha")
-    ControlDir.create_branch_convenience(str(root / "upstream"), force_new_tree=False)
+    work, _ = make_branch(tmp_path_factory.mktemp("perm-work") / "work", revisions=2)
+    push_branch(work.branch, root / "upstream")  # a revision or two to browse
     return TestApp(app)
 
 
