@@ -217,3 +217,11 @@ def test_parse_diff_reads_renames_properties_and_no_newline() -> None:
         ("removed", "gone", "gone", "")]
     assert [(line.op, line.old_no, line.new_no) for line in files[0].hunks[0]] == [
         (" ", 1, 1), ("-", 2, None), ("+", None, 2), ("\\", None, None)]
+
+
+def test_changed_files_link_to_the_file_view_at_the_revision(browsing: Browsing) -> None:
+    text = browsing.web.get(browsing.url("revision", "s2")).text
+    assert ('<a class="view" href="/bzr/alpha/main/trunk/-/file/side.txt?rev=side%2Ftwo%2Bmore">'
+            in text)
+    removed = browsing.web.get(f"{BRANCH}/compare/{quote(browsing.revs['s2'], safe='')}..1").text
+    assert "-/file/side.txt" not in removed  # side.txt is gone in revision 1
