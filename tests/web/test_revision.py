@@ -203,8 +203,13 @@ def test_a_long_diff_is_cut_with_a_link_to_the_plain_diff(
     monkeypatch.setattr(pagediff.page_diff, "__defaults__", (pagediff.MAX_PAGE_DIFF_BYTES, 4))
     text = browsing.web.get(f"{BRANCH}/revision/1").text
     assert "This page stops here: the diff is longer than a page shows (4 lines" in text
-    assert browsing.web.get(f"{BRANCH}/revision/1", headers=JSON).json["diff_cut"].startswith(
-        "longer than a page shows")
+    body = browsing.web.get(f"{BRANCH}/revision/1", headers=JSON).json
+    assert body["diff_cut"].startswith("longer than a page shows")
+    # The files past the cut are still named.
+    assert [f["path"] for f in body["files"]] + body["files_not_shown"] == [
+        "README", "data.bin", "dir", "dir/a.txt", "hello.py"]
+    assert body["files_not_shown"] and body["files_not_shown_more"] is False
+    assert "more changed path" in text
 
 
 def test_parse_diff_reads_renames_properties_and_no_newline() -> None:

@@ -92,4 +92,5 @@ def _compare_page(ctx: BrowseContext, old: bytes, new: bytes) -> tuple[list, boo
 def _diff_json(ctx: BrowseContext, old: bytes, new: bytes, diff: PageDiff) -> dict[str, Any]:
     """The files a diff changes, where its plain text is, and why the page cut it, if it did."""
     return {"files": [file.as_json() for file in diff.files],
-            "diff_url": ctx.diff_url(old, new), "diff_cut": diff.cut}
+            "diff_url": ctx.diff_url(old, new), "diff_cut": diff.cut,
+            "files_not_shown": diff.unshown, "files_not_shown_more": diff.unshown_more}
