@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from bzrstore.repos import browse as repos_browse
 from bzrstore.web.listings import negotiate
@@ -176,8 +176,19 @@ def open_browse(location: str) -> BrowseContext:
     registered_codebase(checked.codebase)
     codebase_dir = get_store().storage.codebase_dir(checked.codebase)
     branch = repos_browse.open_location(codebase_dir, checked)
+    # One read lock for the whole request: each lock taken anew re-reads the branch's
+    # last revision and the repository's pack-names (a jailed open each, ~0.5 ms).
+    branch.lock_read()
+    g.browse_branch = branch
     revno, tip = repos_browse.tip_of(branch)
     return BrowseContext(checked, branch, revno, tip)
+
+
+@browse.teardown_app_request
+def _unlock_branch(exc: BaseException | None) -> None:
+    branch = g.pop("browse_branch", None)
+    if branch is not None:
+        branch.unlock()
 
 
 def resolve(context: BrowseContext, spec: str) -> tuple[bytes, bool]:
