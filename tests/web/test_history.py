@@ -283,3 +283,14 @@ def test_the_feed_of_an_empty_branch(browsing: Browsing) -> None:
 def test_the_feed_offers_atom_or_json_only(browsing: Browsing) -> None:
     response = browsing.web.get(ATOM, headers={"Accept": "text/html"}, status=406)
     assert "application/atom+xml" in response.text
+
+
+def test_no_request_leaves_the_kept_repository_locked(browsing: Browsing) -> None:
+    from bzrstore.repos import browse
+
+    for path, status in ((CHANGES, 200), (CHANGES + "?page=9", 404),
+                         ("/bzr/alpha/main/trunk/-/revision/nope", 404),
+                         ("/bzr/alpha/main/trunk/-/revision/2", 200)):
+        browsing.web.get(path, status=status)
+        kept = list(browse._kept.repositories.values())
+        assert kept and not any(repository.is_locked() for repository in kept), path
