@@ -12,7 +12,7 @@ import pytest
 from breezy.controldir import ControlDir
 from webtest import TestApp
 
-from helpers import ADMIN, WORKER, basic, make_app, seed, store_of
+from helpers import ADMIN, WORKER, basic, make_app, make_branch, push_branch, seed, store_of
 from smartwire import request_v3
 
 USERS = {"anonymous": {}, "worker": basic(*WORKER), "admin": basic(*ADMIN)}
@@ -55,6 +55,18 @@ TABLE: dict[str, Row] = {
     "/admin/break-lock": Row("/admin/break-lock", {"POST": ADMINS, "OPTIONS": EVERYONE,
                                                    "GET": NOT_ALLOWED},
                              form={"target": "alpha"}),
+    # The browse pages (web/history.py, web/revision.py, web/files.py), on alpha/browse.
+    "/bzr/<path:location>/-/changes": Row("/bzr/alpha/browse/-/changes", READ),
+    "/bzr/<path:location>/-/revision/<path:spec>": Row("/bzr/alpha/browse/-/revision/1", READ),
+    "/bzr/<path:location>/-/compare/<path:spec>": Row("/bzr/alpha/browse/-/compare/1..1", READ),
+    "/bzr/<path:location>/-/atom": Row("/bzr/alpha/browse/-/atom", READ),
+    "/bzr/<path:location>/-/files": Row("/bzr/alpha/browse/-/files", READ),
+    "/bzr/<path:location>/-/files/<path:path>": Row("/bzr/alpha/browse/-/files/dir", READ),
+    "/bzr/<path:location>/-/file/<path:path>": Row("/bzr/alpha/browse/-/file/f0.txt", READ),
+    "/bzr/<path:location>/-/annotate/<path:path>": Row(
+        "/bzr/alpha/browse/-/annotate/f0.txt", READ),
+    "/bzr/<path:location>/-/raw/<path:path>": Row("/bzr/alpha/browse/-/raw/f0.txt", READ),
+    "/bzr/<path:location>/-/tarball": Row("/bzr/alpha/browse/-/tarball", READ),
 }
 
 SMART_URL = "/bzr/alpha/.bzr/smart"
@@ -71,10 +83,13 @@ SMART: dict[bytes, tuple[tuple[bytes, ...], tuple[int, int, int]]] = {
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> TestApp:
-    """The seeded app, with codebase ``alpha``'s repository and its branch ``upstream``."""
+    """The seeded app, with codebase ``alpha``'s repository, its empty branch ``upstream``
+    and ``browse`` (one revision, from ``make_branch``)."""
     app = seed(make_app(tmp_path_factory.mktemp("perm") / "data"))
     root = store_of(app).storage.ensure_repository("alpha")
     ControlDir.create_branch_convenience(str(root / "upstream"), force_new_tree=False)
+    work, _ = make_branch(tmp_path_factory.mktemp("perm-work") / "browse", revisions=1)
+    push_branch(work.branch, root / "browse")
     return TestApp(app)
 
 
