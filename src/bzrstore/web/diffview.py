@@ -97,7 +97,8 @@ def show_files(files: list[FileDiff], side_by_side: bool = False) -> list[ShownF
         size = sum(len(line.text) for hunk in diff.hunks for line in hunk)
         hunks = _highlight(diff, budget >= size)
         budget -= size
-        table = side_by_side_table(hunks) if side_by_side else unified_table(hunks)
+        table = (side_by_side_table(hunks, diff.path) if side_by_side
+                 else unified_table(hunks, diff.path))
         shown.append(ShownFile(diff, file_anchor(diff.path), table))
     return shown
 
@@ -161,11 +162,16 @@ def _number(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def unified_table(hunks: list[list[ShownLine]]) -> Markup:
+def _scroller(path: str) -> str:
+    """The box a wide table scrolls in: focusable, so a keyboard can scroll it too."""
+    return f'<div class="scroll" tabindex="0" role="region" aria-label="diff of {escape(path)}">'
+
+
+def unified_table(hunks: list[list[ShownLine]], path: str) -> Markup:
     """One row a line: old and new line numbers, the operation, the highlighted text."""
     if not hunks:
         return Markup()
-    parts = ['<div class="scroll"><table class="diff unified hl">']
+    parts = [_scroller(path), '<table class="diff unified hl">']
     for hunk in hunks:
         parts.append("<tbody>")
         parts.extend(
@@ -177,11 +183,11 @@ def unified_table(hunks: list[list[ShownLine]]) -> Markup:
     return Markup("".join(parts))
 
 
-def side_by_side_table(hunks: list[list[ShownLine]]) -> Markup:
+def side_by_side_table(hunks: list[list[ShownLine]], path: str) -> Markup:
     """Old beside new: removed lines next to the added ones that replace them."""
     if not hunks:
         return Markup()
-    parts = ['<div class="scroll"><table class="diff sbs hl"><thead><tr><th scope="col" '
+    parts = [_scroller(path), '<table class="diff sbs hl"><thead><tr><th scope="col" '
              'colspan="2">old</th><th scope="col" colspan="2">new</th></tr></thead>']
     for hunk in hunks:
         parts.append("<tbody>")
