@@ -203,8 +203,13 @@ def test_a_long_diff_is_cut_with_a_link_to_the_plain_diff(
     monkeypatch.setattr(pagediff.page_diff, "__defaults__", (pagediff.MAX_PAGE_DIFF_BYTES, 4))
     text = browsing.web.get(f"{BRANCH}/revision/1").text
     assert "This page stops here: the diff is longer than a page shows (4 lines" in text
-    assert browsing.web.get(f"{BRANCH}/revision/1", headers=JSON).json["diff_cut"].startswith(
-        "longer than a page shows")
+    body = browsing.web.get(f"{BRANCH}/revision/1", headers=JSON).json
+    assert body["diff_cut"].startswith("longer than a page shows")
+    # The files past the cut are still named.
+    assert [f["path"] for f in body["files"]] + body["files_not_shown"] == [
+        "README", "data.bin", "dir", "dir/a.txt", "hello.py"]
+    assert body["files_not_shown"] and body["files_not_shown_more"] is False
+    assert "more changed path" in text
 
 
 def test_parse_diff_reads_renames_properties_and_no_newline() -> None:
@@ -217,3 +222,11 @@ def test_parse_diff_reads_renames_properties_and_no_newline() -> None:
         ("removed", "gone", "gone", "")]
     assert [(line.op, line.old_no, line.new_no) for line in files[0].hunks[0]] == [
         (" ", 1, 1), ("-", 2, None), ("+", None, 2), ("\\", None, None)]
+
+
+def test_changed_files_link_to_the_file_view_at_the_revision(browsing: Browsing) -> None:
+    text = browsing.web.get(browsing.url("revision", "s2")).text
+    assert ('<a class="view" href="/bzr/alpha/main/trunk/-/file/side.txt?rev=side%2Ftwo%2Bmore">'
+            in text)
+    removed = browsing.web.get(f"{BRANCH}/compare/{quote(browsing.revs['s2'], safe='')}..1").text
+    assert "-/file/side.txt" not in removed  # side.txt is gone in revision 1

@@ -20,6 +20,8 @@ from bzrstore.repos.textdiff import DiffBudget, DiffTimedOut
 # What one page shows of a diff: rendering costs ~10 us a line, highlighting more.
 MAX_PAGE_DIFF_BYTES = 512 * 1024
 MAX_PAGE_DIFF_LINES = 6000
+# Paths a cut diff still names (after the files it shows): the rest are counted only.
+MAX_UNSHOWN_PATHS = 1000
 FILE_HEADER_RE = re.compile(
     r"=== (?P<action>added|removed|renamed|modified) (?P<kind>\S+) "
     r"'(?P<path>.*?)'(?: => '(?P<new_path>.*)')?(?P<extra> \(properties changed: .*\))?")
@@ -76,6 +78,10 @@ class PageDiff:
     files: list[FileDiff]
     cut: str | None = None
     timed_out: bool = False
+    # When cut: the changed paths the page does not show (at most MAX_UNSHOWN_PATHS), and
+    # whether there are more than that.
+    unshown: list[str] = field(default_factory=list)
+    unshown_more: bool = False
 
 
 class _PageWriter:
@@ -125,8 +131,35 @@ def page_diff(repository: Any, old_revid: bytes, new_revid: bytes, limits: DiffL
         cut, timed_out = f"took longer than {limits.timeout_seconds:g} seconds", True
     finally:
         release_caches(repository)
-    return PageDiff(parse_diff(b"".join(writer.parts).decode("utf-8", "replace")), cut,
+    diff = PageDiff(parse_diff(b"".join(writer.parts).decode("utf-8", "replace")), cut,
                     timed_out)
+    if cut is not None and not timed_out:
+        diff.unshown, diff.unshown_more = _unshown_paths(repository, old_revid, new_revid,
+                                                         {file.path for file in diff.files})
+    return diff
+
+
+def _unshown_paths(repository: Any, old_revid: bytes, new_revid: bytes, shown: set[str]
+                   ) -> tuple[list[str], bool]:
+    """The changed paths not in ``shown``, sorted, at most MAX_UNSHOWN_PATHS (and if more).
+
+    The inventories' difference only (no text is read): ~170 ms for the 1,879 files of
+    the medium bench repository's first revision, once (the page's diff is kept).
+    """
+    paths: list[str] = []
+    try:
+        with repository.lock_read():
+            new_tree = repository.revision_tree(new_revid)
+            for change in new_tree.iter_changes(repository.revision_tree(old_revid)):
+                path = change.path[1] or change.path[0]
+                if path and path not in shown:
+                    paths.append(path)
+                if len(paths) > MAX_UNSHOWN_PATHS * 4:  # enough to sort the first ones
+                    break
+    finally:
+        release_caches(repository)
+    paths.sort()
+    return paths[:MAX_UNSHOWN_PATHS], len(paths) > MAX_UNSHOWN_PATHS
 
 
 class _NeverCancelled:

@@ -130,7 +130,11 @@ BROWSE_SCHEMAS: dict[str, Any] = {
 _DIFF_FIELDS = {"files": {"type": "array", "items": schema_ref("FileChange")},
                 "diff_url": {"type": "string", "description": "The plain `text/x-diff`"},
                 "diff_cut": {"type": ["string", "null"],
-                             "description": "Why the page's diff stops early, or null"}}
+                             "description": "Why the page's diff stops early, or null"},
+                "files_not_shown": {"type": "array", "items": {"type": "string"},
+                                    "description": "Paths changed past the cut (at most"
+                                                   " 1,000)"},
+                "files_not_shown_more": {"type": "boolean"}}
 BROWSE_SCHEMAS |= {
     "Revision": {"type": "object",
                  "required": [*_CHANGE_FIELDS, *_MERGED, "parents", *_DIFF_FIELDS],

@@ -3,12 +3,20 @@ or JSON."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 from werkzeug.exceptions import BadRequest
 
-from bzrstore.repos.changes import change_of, describe_revision, read_revisions, reverse_tags
+from bzrstore.repos.changes import (
+    Change,
+    RevisionDetail,
+    change_of,
+    describe_revision,
+    read_revisions,
+    reverse_tags,
+)
 from bzrstore.repos.history import history_of
 from bzrstore.repos.pagediff import PageDiff
 from bzrstore.repos.revisions import revision_info
@@ -24,6 +32,33 @@ DIFF_VIEWS = ("unified", "sbs")
 MAX_COMPARE_REVISIONS = 100
 
 
+@dataclass
+class DiffPage:
+    """What a revision or compare page shows: its diff from ``old`` to ``new``, and more."""
+
+    ctx: BrowseContext
+    old: bytes
+    new: bytes
+    diff: PageDiff
+    detail: RevisionDetail | None = None  # a revision page's revision
+    changes: list[Change] | None = None  # a compare page's revisions
+    more: bool = False  # a compare page's list is cut
+
+    def html(self, template: str, view: str) -> str:
+        """The page in HTML, its diff unified or side by side (``view``)."""
+        files = cached_shown(self.ctx.branch.repository, self.old, self.new, self.diff,
+                             view == "sbs")
+        return render_template(template, ctx=self.ctx, view=view, page=self, files=files,
+                               diff=self.diff, detail=self.detail, old=self.old, new=self.new)
+
+    def diff_json(self) -> dict[str, Any]:
+        """The files the diff changes, its plain text's URL, why the page cut it, if it did."""
+        return {"files": [file.as_json() for file in self.diff.files],
+                "diff_url": self.ctx.diff_url(self.old, self.new), "diff_cut": self.diff.cut,
+                "files_not_shown": self.diff.unshown,
+                "files_not_shown_more": self.diff.unshown_more}
+
+
 @revision.get("/bzr/<path:location>/-/revision/<path:spec>")
 def show_revision(location: str, spec: str) -> Response:
     """One revision and its diff against its left-hand parent; ``?view=sbs``: side by side."""
@@ -32,13 +67,9 @@ def show_revision(location: str, spec: str) -> Response:
     view = view_arg()
     return ctx.respond(
         "revision", (view, revid.decode("utf-8", "replace")), revid=revid if by_id else None,
-        build=lambda: _revision_page(ctx, revid),
-        html=lambda page: render_template(
-            "browse/revision.html", ctx=ctx, view=view, detail=page[0], diff=page[1],
-            files=cached_shown(ctx.branch.repository, page[0].left_parent, revid, page[1],
-                               view == "sbs")),
-        data=lambda page: {**page[0].as_json(), **_diff_json(ctx, page[0].left_parent, revid,
-                                                             page[1])})
+        build=lambda: revision_page(ctx, revid),
+        html=lambda page: page.html("browse/revision.html", view),
+        data=lambda page: {**page.detail.as_json(), **page.diff_json()})
 
 
 @revision.get("/bzr/<path:location>/-/compare/<path:spec>")
@@ -53,16 +84,12 @@ def compare(location: str, spec: str) -> Response:
     return ctx.respond(
         "compare", (view, old.decode("utf-8", "replace"), new.decode("utf-8", "replace")),
         revid=old + b".." + new if old_by_id and new_by_id else None,  # immutable when both are
-        build=lambda: _compare_page(ctx, old, new),
-        html=lambda page: render_template("browse/compare.html", ctx=ctx, view=view, old=old,
-                                          new=new, changes=page[0], more=page[1],
-                                          files=cached_shown(ctx.branch.repository, old,
-                                                             new, page[2], view == "sbs"),
-                                          diff=page[2]),
+        build=lambda: compare_page(ctx, old, new),
+        html=lambda page: page.html("browse/compare.html", view),
         data=lambda page: {"old": old.decode("utf-8", "replace"),
                            "new": new.decode("utf-8", "replace"),
-                           "revisions": [change.as_json() for change in page[0]],
-                           "more_revisions": page[1], **_diff_json(ctx, old, new, page[2])})
+                           "revisions": [change.as_json() for change in page.changes],
+                           "more_revisions": page.more, **page.diff_json()})
 
 
 def view_arg() -> str:
@@ -73,12 +100,14 @@ def view_arg() -> str:
     return view
 
 
-def _revision_page(ctx: BrowseContext, revid: bytes) -> tuple[Any, PageDiff]:
+def revision_page(ctx: BrowseContext, revid: bytes) -> DiffPage:
+    """Revision ``revid`` as the branch sees it, and its diff against its left-hand parent."""
     detail = describe_revision(ctx.branch, revid)
-    return detail, cached_diff(ctx.branch.repository, detail.left_parent, revid, diff_limits())
+    diff = cached_diff(ctx.branch.repository, detail.left_parent, revid, diff_limits())
+    return DiffPage(ctx, detail.left_parent, revid, diff, detail=detail)
 
 
-def _compare_page(ctx: BrowseContext, old: bytes, new: bytes) -> tuple[list, bool, PageDiff]:
+def compare_page(ctx: BrowseContext, old: bytes, new: bytes) -> DiffPage:
     """The revisions ``new`` adds to ``old`` (at most MAX_COMPARE_REVISIONS), and the diff."""
     repository = ctx.branch.repository
     entries, following = revision_info(repository, old, new, limit=MAX_COMPARE_REVISIONS)
@@ -86,10 +115,5 @@ def _compare_page(ctx: BrowseContext, old: bytes, new: bytes) -> tuple[list, boo
     revisions = read_revisions(ctx.branch, revids)
     history, tags = history_of(ctx.branch), reverse_tags(ctx.branch)
     changes = [change_of(revisions[revid], history.revno(revid), 0, tags) for revid in revids]
-    return changes, following is not None, cached_diff(repository, old, new, diff_limits())
-
-
-def _diff_json(ctx: BrowseContext, old: bytes, new: bytes, diff: PageDiff) -> dict[str, Any]:
-    """The files a diff changes, where its plain text is, and why the page cut it, if it did."""
-    return {"files": [file.as_json() for file in diff.files],
-            "diff_url": ctx.diff_url(old, new), "diff_cut": diff.cut}
+    return DiffPage(ctx, old, new, cached_diff(repository, old, new, diff_limits()),
+                    changes=changes, more=following is not None)
