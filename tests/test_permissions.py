@@ -61,6 +61,14 @@ TABLE: dict[str, Row] = {
     "/admin/break-lock": Row("/admin/break-lock", {"POST": ADMINS, "OPTIONS": EVERYONE,
                                                    "GET": NOT_ALLOWED},
                              form={"target": "alpha"}),
+    # The file views (web/files.py).
+    "/bzr/<path:location>/-/files": Row("/bzr/alpha/upstream/-/files", READ),
+    "/bzr/<path:location>/-/files/<path:path>": Row("/bzr/alpha/upstream/-/files/dir", READ),
+    "/bzr/<path:location>/-/file/<path:path>": Row("/bzr/alpha/upstream/-/file/f0.txt", READ),
+    "/bzr/<path:location>/-/annotate/<path:path>": Row(
+        "/bzr/alpha/upstream/-/annotate/f0.txt", READ),
+    "/bzr/<path:location>/-/raw/<path:path>": Row("/bzr/alpha/upstream/-/raw/f0.txt", READ),
+    "/bzr/<path:location>/-/tarball": Row("/bzr/alpha/upstream/-/tarball", READ),
 }
 
 SMART_URL = "/bzr/alpha/.bzr/smart"
