@@ -80,11 +80,13 @@ def answers(url: str) -> bool:
 
 @dataclass
 class TreeSampler:
-    """Samples a process tree in a thread: peak total RSS, and CPU seconds of every pid seen."""
+    """Samples a process tree in a thread: peak total RSS, peak RSS of one process, and CPU
+    seconds of every pid seen."""
 
     root: int
     interval: float = 0.2
     peak_rss: int = 0
+    peak_process_rss: int = 0
     cpu: dict[int, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -104,7 +106,9 @@ class TreeSampler:
         for proc in procs:
             try:
                 with proc.oneshot():
-                    rss += proc.memory_info().rss
+                    one = proc.memory_info().rss
+                    rss += one
+                    self.peak_process_rss = max(self.peak_process_rss, one)
                     times = proc.cpu_times()
                     # A recycled worker's time is lost after its last sample: at most interval.
                     self.cpu[proc.pid] = times.user + times.system

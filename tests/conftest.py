@@ -22,6 +22,7 @@ from bzrstore.config import Settings, load_settings
 from bzrstore.registry import Registry, open_registry
 from helpers import (
     E2E_CODEBASES,
+    NO_PAGE_BUDGET,
     POSTGRES_URL_ENV,
     WORKER,
     StoreServer,
@@ -68,7 +69,8 @@ def app_settings(tmp_path: Path, app_overrides: dict[str, Any]) -> Settings:
     A module redefines this fixture for other sources (the ``settings`` of each backend,
     an environment to parse).
     """
-    return load_settings(environ={}, data=tmp_path / "data", **app_overrides)
+    return load_settings(environ={}, data=tmp_path / "data",
+                         **{**NO_PAGE_BUDGET, **app_overrides})
 
 
 @pytest.fixture
@@ -164,7 +166,8 @@ def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             database_url = stack.enter_context(postgres_schema(url))
         data = tmp_path_factory.mktemp("store") / "data"
         env = {**os.environ, "BZRSTORE_DATA": str(data), "BZRSTORE_DATABASE_URL": database_url,
-               "GUNICORN_ACCESSLOG": str(data.parent / "access.log")}
+               "GUNICORN_ACCESSLOG": str(data.parent / "access.log"),
+               "BZRSTORE_PAGE_BUDGET": str(NO_PAGE_BUDGET["page_budget"])}
         run_cli(env, "db", "upgrade")  # as an operator does before serving on PostgreSQL
         run_cli(env, "codebase", "add", *E2E_CODEBASES)
         run_cli(env, "worker", "add", WORKER[0], stdin=WORKER[1] + "\n")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import breezy.bzr.bzrdir  # noqa: F401  (registers the bzr formats and the default one)
 from breezy.controldir import ControlDir
 
 from bzrstore import create_app
@@ -36,9 +37,14 @@ TEST_BCRYPT_ROUNDS = 4
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Tests fetch expensive pages by the dozen from one address: the page budget is off but
+# where a test turns it on (tests/web/test_budget*.py).
+NO_PAGE_BUDGET = {"page_budget": 0}
+
+
 def make_app(data: Path, **overrides: Any) -> Flask:
     """``create_app`` on the SQLite registry under ``data``, ignoring the environment."""
-    return create_app(load_settings(environ={}, data=data, **overrides))
+    return create_app(load_settings(environ={}, data=data, **{**NO_PAGE_BUDGET, **overrides}))
 
 
 def store_of(app: Flask) -> Store:
@@ -182,3 +188,73 @@ def point_environment(monkeypatch: Any, settings: Settings) -> Settings:
     if settings.database_url:
         monkeypatch.setenv("BZRSTORE_DATABASE_URL", settings.database_url)
     return settings
+
+
+# What browse tests read: a text file changed in every revision, nested directories, an
+# executable, a symlink, a binary, an empty file, one without a final newline and a
+# non-ASCII name.
+BROWSE_BINARY = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(range(256))
+
+
+def write_browse_files(path: Path, n: int) -> None:
+    """What revision ``n`` of a browse fixture changes (pass it to ``make_branch``)."""
+    (path / "src" / "lib").mkdir(parents=True, exist_ok=True)
+    lines = ["# the main program", *(f"print({i})" for i in range(n + 1))]
+    (path / "src" / "main.py").write_text("\n".join(lines) + "\n")
+    (path / "src" / "main.py").chmod(0o755)
+    (path / "README.txt").write_text(f"hello\nrevision {n}\nbye\n")
+    if n == 0:
+        (path / "src" / "lib" / "util.py").write_text("def util():\n    return 1\n")
+        (path / "data.bin").write_bytes(BROWSE_BINARY)
+        (path / "empty.txt").write_bytes(b"")
+        (path / "no-newline.txt").write_bytes(b"one\ntwo")
+        (path / "ünïcode näme.txt").write_text("ça va\n")
+        (path / "link").symlink_to("README.txt")
+
+
+def make_browse_history(codebase_dir: Path, branch: str = "main/trunk") -> dict[str, str]:
+    """A shared repository at ``codebase_dir`` whose ``branch`` has r1..r4, r3 merging s1, s2.
+
+    Files: ``hello.py``, ``README``, ``dir/a.txt``, binary ``data.bin``; s2's revision id
+    holds a ``/`` and a ``+``; tags ``v1.0`` (r2) and ``latest`` (r4). Returns the
+    revision ids by name (r1 … r4, s1, s2).
+    """
+    from bzrstore.repos.storage import create_shared_repository
+
+    create_shared_repository(codebase_dir)
+    (codebase_dir / branch).parent.mkdir(parents=True, exist_ok=True)
+    trunk = ControlDir.create_branch_convenience(str(codebase_dir / branch),
+                                                 force_new_tree=False)
+    work_dir = codebase_dir.parent / f"{codebase_dir.name}-work"
+    work = trunk.create_checkout(str(work_dir), lightweight=True)
+    revs: dict[str, str] = {}
+
+    def commit(tree: Any, name: str, message: str, rev_id: bytes | None = None) -> None:
+        revs[name] = tree.commit(message, committer=COMMITTER, rev_id=rev_id,
+                                 timestamp=1_700_000_000 + 3600 * len(revs),
+                                 timezone=3600).decode()
+
+    (work_dir / "dir").mkdir()
+    (work_dir / "hello.py").write_text('def hello():\n    return "hello"\n')
+    (work_dir / "README").write_text("A test branch.\n")
+    (work_dir / "dir" / "a.txt").write_text("alpha\nbeta\n")
+    (work_dir / "data.bin").write_bytes(bytes(range(256)))
+    work.add(["hello.py", "README", "dir", "dir/a.txt", "data.bin"])
+    commit(work, "r1", "initial import\n\nWith a <b>body</b>.")
+    (work_dir / "hello.py").write_text('def hello():\n    return "hello, world"\n\n\nX = 1\n')
+    commit(work, "r2", "say more")
+    side = trunk.controldir.sprout(str(codebase_dir / "main" / "side")).open_branch()
+    side_dir = codebase_dir.parent / f"{codebase_dir.name}-side"
+    side_work = side.create_checkout(str(side_dir), lightweight=True)
+    (side_dir / "dir" / "a.txt").write_text("alpha\nbeta\ngamma\n")
+    commit(side_work, "s1", "side: gamma")
+    (side_dir / "side.txt").write_text("from the side\n")
+    side_work.add(["side.txt"])
+    commit(side_work, "s2", "side: a file", b"side/two+more")
+    work.merge_from_branch(side)
+    commit(work, "r3", "merge the side")
+    (work_dir / "README").write_text("A test branch.\nNow longer.\n")
+    commit(work, "r4", "longer README")
+    trunk.tags.set_tag("v1.0", revs["r2"].encode())
+    trunk.tags.set_tag("latest", revs["r4"].encode())
+    return revs

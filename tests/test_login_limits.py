@@ -107,7 +107,7 @@ def test_old_failures_are_forgotten(limits, clock):
         limits.record_failure("192.0.2.1", "alice")
     clock.now += WINDOW_SECONDS + 1
     limits.record_failure("192.0.2.2", "bob")
-    rows = limits._connection().execute("SELECT COUNT(*) FROM failure").fetchone()[0]
+    rows = limits.counts._connection().execute("SELECT COUNT(*) FROM event").fetchone()[0]
     assert rows == 2
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from breezy.controldir import ControlDir
 from webtest import TestApp
 
-from helpers import ADMIN, WORKER, basic, make_app, seed, store_of
+from helpers import ADMIN, WORKER, basic, make_app, make_branch, push_branch, seed, store_of
 from smartwire import request_v3
 
 USERS = {"anonymous": {}, "worker": basic(*WORKER), "admin": basic(*ADMIN)}
@@ -38,6 +37,7 @@ TABLE: dict[str, Row] = {
     "/ready": Row("/ready", READ),
     "/metrics": Row("/metrics", READ),
     "/openapi.json": Row("/openapi.json", READ),
+    "/robots.txt": Row("/robots.txt", READ),
     "/static/<path:filename>": Row("/static/style.css", READ),
     "/": Row("/", READ),
     "/bzr/": Row("/bzr/", READ),
@@ -50,11 +50,25 @@ TABLE: dict[str, Row] = {
     "/<codebase>/remotes/<remote>": Row(
         "/alpha/remotes/upstream", {"POST": WORKERS, "OPTIONS": EVERYONE, "GET": NOT_ALLOWED},
         form={"url": "https://example.org/alpha"}),
+    "/bzr/<path:location>/-/changes": Row("/bzr/alpha/upstream/-/changes", READ),
+    "/bzr/<path:location>/-/revision/<path:spec>": Row("/bzr/alpha/upstream/-/revision/2",
+                                                        READ),
+    "/bzr/<path:location>/-/compare/<path:spec>": Row("/bzr/alpha/upstream/-/compare/1..2",
+                                                       READ),
+    "/bzr/<path:location>/-/atom": Row("/bzr/alpha/upstream/-/atom", READ),
     "/admin/": Row("/admin/", {"GET": ADMINS, "HEAD": ADMINS, "OPTIONS": EVERYONE,
                                "POST": NOT_ALLOWED}),
     "/admin/break-lock": Row("/admin/break-lock", {"POST": ADMINS, "OPTIONS": EVERYONE,
                                                    "GET": NOT_ALLOWED},
                              form={"target": "alpha"}),
+    # The file views (web/files.py).
+    "/bzr/<path:location>/-/files": Row("/bzr/alpha/upstream/-/files", READ),
+    "/bzr/<path:location>/-/files/<path:path>": Row("/bzr/alpha/upstream/-/files/dir", READ),
+    "/bzr/<path:location>/-/file/<path:path>": Row("/bzr/alpha/upstream/-/file/f0.txt", READ),
+    "/bzr/<path:location>/-/annotate/<path:path>": Row(
+        "/bzr/alpha/upstream/-/annotate/f0.txt", READ),
+    "/bzr/<path:location>/-/raw/<path:path>": Row("/bzr/alpha/upstream/-/raw/f0.txt", READ),
+    "/bzr/<path:location>/-/tarball": Row("/bzr/alpha/upstream/-/tarball", READ),
 }
 
 SMART_URL = "/bzr/alpha/.bzr/smart"
@@ -74,7 +88,8 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> TestApp:
     """The seeded app, with codebase ``alpha``'s repository and its branch ``upstream``."""
     app = seed(make_app(tmp_path_factory.mktemp("perm") / "data"))
     root = store_of(app).storage.ensure_repository("alpha")
-    ControlDir.create_branch_convenience(str(root / "upstream"), force_new_tree=False)
+    work, _ = make_branch(tmp_path_factory.mktemp("perm-work") / "work", revisions=2)
+    push_branch(work.branch, root / "upstream")  # a revision or two to browse
     return TestApp(app)
 
 

@@ -99,7 +99,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("auth_failure_window_seconds", "BZRSTORE_AUTH_FAILURE_WINDOW_SECONDS", float, 60.0,
            "the window over which failed logins are counted"),
     Option("runtime_dir", "BZRSTORE_RUNTIME_DIR", Path, Path(""),
-           "per-node state shared by the workers (login failures); empty means <data>/run"),
+           "per-node state shared by the workers (login failures, page budgets); empty means"
+           " <data>/run"),
+    Option("page_budget", "BZRSTORE_PAGE_BUDGET", int, 30,
+           "units of expensive pages a client may fetch within the window before 429"
+           " (annotate, compare, changes past page 10: 1 each; tarball: 5); 0: no budget"),
+    Option("page_budget_window_seconds", "BZRSTORE_PAGE_BUDGET_WINDOW_SECONDS", float, 60.0,
+           "the window over which a client's expensive pages are counted"),
     Option("public_url", "BZRSTORE_PUBLIC_URL", str, "",
            "the service's public base URL (https://host[/prefix]) for absolute links;"
            " empty uses the request's host"),

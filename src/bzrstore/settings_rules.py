@@ -43,6 +43,9 @@ class SettingsRules:
         if self.auth_max_failures < 1 or self.auth_failure_window_seconds <= 0:
             raise ConfigError("BZRSTORE_AUTH_MAX_FAILURES must be at least 1 and "
                               "BZRSTORE_AUTH_FAILURE_WINDOW_SECONDS positive")
+        if self.page_budget < 0 or self.page_budget_window_seconds <= 0:
+            raise ConfigError("BZRSTORE_PAGE_BUDGET must not be negative and "
+                              "BZRSTORE_PAGE_BUDGET_WINDOW_SECONDS must be positive")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("BZRSTORE_PUBLIC_URL must be an http:// or https:// URL")
         if self.database_url and not self.database_url.startswith(

@@ -17,19 +17,21 @@ from bzrstore.config import Settings
 from bzrstore.errors import unauthorized
 from bzrstore.login_limits import LoginLimits
 from bzrstore.metrics import Metrics, make_metrics
+from bzrstore.page_budget import PageBudget
 from bzrstore.registry import Registry, open_registry
 from bzrstore.repos.storage import Storage
 
 
 @dataclass(frozen=True)
 class Store:
-    """Settings, registry, storage, authenticator and metrics of one process."""
+    """Settings, registry, storage, authenticator, metrics and page budget of one process."""
 
     settings: Settings
     registry: Registry
     storage: Storage
     authenticator: Authenticator
     metrics: Metrics
+    page_budget: PageBudget
 
     def identify(self, environ: dict[str, Any]) -> str | None:
         """The worker whose credentials came with the request; None without any.
@@ -77,4 +79,7 @@ def open_store(settings: Settings) -> Store:
                          settings.auth_failure_window_seconds)
     authenticator = Authenticator(registry, settings.auth_cache_seconds, limits=limits,
                                   reference_rounds=settings.bcrypt_cost)
-    return Store(settings, registry, Storage(settings.repos_dir), authenticator, make_metrics())
+    budget = PageBudget(settings.run_dir, settings.page_budget,
+                        settings.page_budget_window_seconds)
+    return Store(settings, registry, Storage(settings.repos_dir), authenticator, make_metrics(),
+                 budget)

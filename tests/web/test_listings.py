@@ -157,6 +157,9 @@ def test_branch_listing_reads_the_registry(web: TestApp):
     page = web.get("/bzr/zlib/")
     cells = [td.text for td in page.html.select("table#branches td")]
     assert cells[:3] == ["lintian-fixes/main", "5", "2023-11-14 22:13 UTC"]
+    # Each branch leads to its history in the browser.
+    assert page.html.select_one("table#branches td a")["href"] == (
+        "/bzr/zlib/lintian-fixes/main/-/changes")
     assert "Fix <b>everything</b>" in cells  # escaped, shown as text
     assert web.get("/bzr/zlib/", headers={"Accept": "text/plain"}).text == (
         "lintian-fixes/main\t5\trev-5\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from openapi_spec_validator import validate
 from webtest import TestApp
 
 from bzrstore.auth import hash_password
+from bzrstore.page_budget import OverBudget
 from bzrstore.registry.branches import BranchTip, Push
 from bzrstore.repos.storage import create_shared_repository
 from helpers import basic, make_app, make_branch, push_branch, store_of
@@ -36,6 +38,7 @@ class Case:
     form: dict[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     storage_gone: bool = False
+    over_budget: bool = False
 
     def __str__(self) -> str:
         return f"{self.method} {self.template} {self.status} {self.query or ''}"
@@ -46,8 +49,64 @@ LISTING = [Case("get", t, 200, query=q, headers={"Accept": a})
            for q, a in (({}, "text/html"), ({"q": "alp"}, "application/json"),
                         ({"page": "2"}, "text/plain"), ({}, "*/*"))]
 REVS = {"old": FIRST, "new": LAST}
+JSON = {"Accept": "application/json"}
+PNG = {"Accept": "image/png"}
+MAIN = {"branch": "alpha/c/main"}
+BROWSE_CASES = [
+    *[Case("get", "/bzr/{branch}/-/changes", 200, MAIN, headers=h) for h in ({}, JSON)],
+    Case("get", "/bzr/{branch}/-/changes", 400, MAIN, {"page": "0"}),
+    Case("get", "/bzr/{branch}/-/changes", 404, {"branch": "alpha/c/none"}, headers=JSON),
+    Case("get", "/bzr/{branch}/-/changes", 406, MAIN, headers=PNG),
+    *[Case("get", "/bzr/{branch}/-/revision/{revision}", 200, {**MAIN, "revision": r},
+           headers=h) for r, h in (("1", {}), ("2", JSON))],
+    Case("get", "/bzr/{branch}/-/revision/{revision}", 400, {**MAIN, "revision": "1"},
+         {"view": "x"}),
+    Case("get", "/bzr/{branch}/-/revision/{revision}", 404, {**MAIN, "revision": "9"}),
+    Case("get", "/bzr/{branch}/-/revision/{revision}", 406, {**MAIN, "revision": "1"},
+         headers=PNG),
+    *[Case("get", "/bzr/{branch}/-/compare/{revisions}", 200, {**MAIN, "revisions": "1..2"},
+           {"view": "sbs"}, headers=h) for h in ({}, JSON)],
+    Case("get", "/bzr/{branch}/-/compare/{revisions}", 400, {**MAIN, "revisions": "1"}),
+    Case("get", "/bzr/{branch}/-/compare/{revisions}", 404, {**MAIN, "revisions": "1..9"}),
+    Case("get", "/bzr/{branch}/-/compare/{revisions}", 406, {**MAIN, "revisions": "1..2"},
+         headers=PNG),
+    *[Case("get", "/bzr/{branch}/-/atom", 200, MAIN, headers=h) for h in ({}, JSON)],
+    Case("get", "/bzr/{branch}/-/atom", 400, {"branch": "alpha/c/main/x"}),
+    Case("get", "/bzr/{branch}/-/atom", 404, {"branch": "beta"}),
+    Case("get", "/bzr/{branch}/-/atom", 406, MAIN, headers={"Accept": "text/html"}),
+]
+BRANCH = {"branch": "alpha/c/main"}
+JSON_TYPE = "application/json"
+FILE_CASES = [  # the file views (web/files.py)
+    *[Case("get", "/bzr/{branch}/-/files", 200, BRANCH, q, headers={"Accept": a})
+      for q, a in (({}, "text/html"), ({"rev": LAST}, "application/json"))],
+    Case("get", "/bzr/{branch}/-/files", 400, BRANCH, {"rev": "a\nb"}),
+    Case("get", "/bzr/{branch}/-/files", 404, {"branch": "alpha/none"},
+         headers={"Accept": "application/json"}),
+    Case("get", "/bzr/{branch}/-/files", 406, BRANCH, headers={"Accept": "image/png"}),
+    *[Case("get", f"/bzr/{{branch}}/-/{view}/{{path}}", status, {**BRANCH, "path": path},
+           {"rev": "1"}, headers={"Accept": accept})
+      for view, present in (("files", "dir"), ("file", "dir/file.txt"),
+                            ("annotate", "dir/file.txt"))
+      for status, path, accept in ((200, present, "text/html"), (200, present, JSON_TYPE),
+                                   (400, "..%2Fx", JSON_TYPE), (404, "nosuch", JSON_TYPE),
+                                   (406, present, "image/png"))],
+    *[Case("get", "/bzr/{branch}/-/raw/{path}", status, {**BRANCH, "path": path})
+      for status, path in ((200, "f0.txt"), (400, "..%2Fx"), (404, "dir"))],
+    *[Case("get", "/bzr/{branch}/-/tarball", status, BRANCH, {"rev": rev})
+      for status, rev in ((200, FIRST), (400, ""), (404, "9"))],
+]
+OVER_BUDGET_CASES = [  # the pages web/budget.py guards, asked for by a client over budget
+    Case("get", "/bzr/{branch}/-/changes", 429, MAIN, {"page": "11"}, over_budget=True),
+    Case("get", "/bzr/{branch}/-/compare/{revisions}", 429, {**MAIN, "revisions": "1..2"},
+         over_budget=True),
+    Case("get", "/bzr/{branch}/-/annotate/{path}", 429, {**MAIN, "path": "dir/file.txt"},
+         over_budget=True),
+    Case("get", "/bzr/{branch}/-/tarball", 429, MAIN, over_budget=True),
+]
 CASES = [
     *LISTING,
+    *OVER_BUDGET_CASES,
     *[Case("get", t, 400, query={"page": "0"}) for t in ("/", "/bzr/")],
     *[Case("get", t, 406, headers={"Accept": "image/png"}) for t in ("/", "/bzr/")],
     *[Case("get", "/bzr/{codebase}/", 200, {"codebase": "alpha"}, headers={"Accept": a})
@@ -73,6 +132,7 @@ CASES = [
                                         {**WORKER, "Origin": "http://evil.example"}))],
     *[Case("get", "/bzr/{branch}/.bzr/{file}", status, {"branch": "alpha/c/main", "file": name})
       for status, name in ((200, "branch-format"), (404, "branch/lock/held/info"))],
+    Case("get", "/robots.txt", 200),
     Case("get", "/api/pushes", 200, query={"codebase": "alpha", "limit": "5"}),
     Case("get", "/api/pushes", 400, query={"limit": "100000"}),
     Case("get", "/admin/", 200, query={"q": "a"}, headers=ADMIN),
@@ -83,11 +143,13 @@ CASES = [
     Case("post", "/admin/break-lock", 400, form={"target": "alpha/none"}, headers=ADMIN),
     Case("post", "/admin/break-lock", 401, form={"target": "alpha/c/main"}),
     Case("post", "/admin/break-lock", 403, form={"target": "alpha/c/main"}, headers=WORKER),
+    *BROWSE_CASES,
     Case("get", "/health", 200),
     Case("get", "/ready", 200),
     Case("get", "/ready", 503, storage_gone=True),
     Case("get", "/metrics", 200),
     Case("get", "/openapi.json", 200),
+    *FILE_CASES,
 ]
 
 
@@ -142,15 +204,23 @@ def request(web: TestApp, case: Case) -> Any:
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_route_answers_as_documented(web: TestApp, document: dict[str, Any], case: Case,
                                      tmp_path: Path):
-    repos = web.app.extensions["bzrstore"].settings.repos_dir
+    store = web.app.extensions["bzrstore"]
+    repos = store.settings.repos_dir
     if case.storage_gone:
         repos.rename(tmp_path / "repos")
+    if case.over_budget:  # the module's app has no budget: one of a unit, spent
+        store.page_budget.units = 1
+        with contextlib.suppress(OverBudget):
+            store.page_budget.spend("", "annotate")
     try:
         response = request(web, case)
     finally:
+        store.page_budget.units = 0
         if case.storage_gone:
             (tmp_path / "repos").rename(repos)
     assert response.status_int == case.status, response.text
+    if case.over_budget:
+        assert int(response.headers["Retry-After"]) > 0
     documented = document["paths"][case.template][case.method]["responses"][str(case.status)]
     assert response.content_type in documented["content"]
     for name, header in documented.get("headers", {}).items():

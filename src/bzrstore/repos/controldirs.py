@@ -43,12 +43,19 @@ def open_branch(transport: JailedLocalTransport) -> Any:
     return branch_of(open_controldir(transport))
 
 
-def branch_of(controldir: Any) -> Any:
-    """The branch in ``controldir``, by the same rules as ``open_branch``."""
+def branch_of(controldir: Any, repository: Any = None) -> Any:
+    """The branch in ``controldir``, by the same rules as ``open_branch``.
+
+    With ``repository`` (the one the branch uses, already open) the branch is opened
+    on it instead of a repository found and opened anew.
+    """
     # Reading the format does not follow anything; opening a reference would.
     if controldir.get_branch_reference() is not None:
         raise BranchReferenceRefused(controldir.root_transport.base)
-    return controldir.open_branch(ignore_fallbacks=True)
+    if repository is None:
+        return controldir.open_branch(ignore_fallbacks=True)
+    return controldir.find_branch_format().open(
+        controldir, _found=True, ignore_fallbacks=True, found_repository=repository)
 
 
 def find_branches(transport: JailedLocalTransport) -> Iterator[Any]:

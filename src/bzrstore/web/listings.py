@@ -54,7 +54,7 @@ def format_timestamp(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _negotiate(offered: tuple[str, ...]) -> str:
+def negotiate(offered: tuple[str, ...]) -> str:
     """The offered type the client accepts best; 406 when none fits."""
     accept = request.accept_mimetypes
     if not accept:  # no Accept header: anything will do
@@ -69,7 +69,7 @@ def _negotiate(offered: tuple[str, ...]) -> str:
 @listings.get("/bzr/")
 def codebases() -> Response:
     """Registered codebases, filtered by ``?q=``: JSON array and HTML paged, text whole."""
-    kind = _negotiate(CODEBASE_LISTING_TYPES)
+    kind = negotiate(CODEBASE_LISTING_TYPES)
     query, page = text_arg(request.args, "q"), page_arg(request.args)
     if kind == "text/plain":
         response = Response(stream_with_context(_text_listing(query)), mimetype="text/plain")
@@ -114,7 +114,7 @@ def _text_listing(query: str):
 @listings.get("/bzr/<codebase>/")
 def branches(codebase: str) -> Response:
     """Branches of a codebase as the store last saw them pushed: path, revno, tip, message."""
-    kind = _negotiate(LISTING_TYPES)
+    kind = negotiate(LISTING_TYPES)
     tips = get_store().registry.list_branches(registered_codebase(codebase))
     if kind == "application/json":
         response = jsonify({"codebase": codebase, "branches": [branch_row(t) for t in tips]})

@@ -5,8 +5,11 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from bzrstore.web import openapi_files
 from bzrstore.web.admin import MAX_PUSHES, RECENT_PUSHES
+from bzrstore.web.budget import BROWSE_VIEW, BUDGETED_VIEWS
 from bzrstore.web.listings import PAGE_SIZE
+from bzrstore.web.openapi_browse import BROWSE_PATHS, BROWSE_SCHEMAS
 from bzrstore.web.openapi_schemas import SCHEMAS, schema_ref
 from bzrstore.web.params import MAX_PAGE
 
@@ -41,6 +44,13 @@ UNAUTHORIZED = {"401": {**_error("No or wrong credentials."),
                         "headers": {"WWW-Authenticate": {
                             "description": 'Always `Basic realm="bzrstore"`.', "required": True,
                             "schema": {"type": "string"}}}}}
+# The answer of every page the per-client budget guards (web/budget.py).
+OVER_BUDGET = {"429": {**_error("This client spent its budget of expensive pages"
+                                " (`BZRSTORE_PAGE_BUDGET` units a window: annotate, compare,"
+                                " history pages past the 10th, tarballs)."),
+                       "headers": {"Retry-After": {
+                           "description": "Seconds until the page fits in the budget again.",
+                           "required": True, "schema": {"type": "integer"}}}}}
 PAGE_HEADERS = {
     "Link": {"description": "JSON and HTML only (text lists every match): RFC 8288 links to"
                             ' the `rel="first"`, `"prev"`, `"next"` and `"last"` pages, as'
@@ -194,10 +204,27 @@ PATHS: dict[str, Any] = {
     "/metrics": {"get": {
         "summary": "Prometheus metrics, summed over gunicorn workers",
         "responses": {"200": _body("Prometheus text exposition format.", TEXT)}}},
+    "/robots.txt": {"get": {
+        "summary": "Crawling rules (RFC 9309): crawlers kept to the cheap pages",
+        "responses": {"200": _body("`User-agent: *`, then `Disallow`/`Allow` lines; cacheable"
+                                   " for a day.", TEXT)}}},
     "/openapi.json": {"get": {
         "summary": "This document",
         "responses": {"200": _body("OpenAPI 3.1.", JSON, schema={"type": "object"})}}},
 }
+
+def with_budget(paths: dict[str, Any]) -> dict[str, Any]:
+    """``paths`` with the 429 added to every page the per-client budget may refuse."""
+    guarded = {}
+    for template, operations in paths.items():
+        match = BROWSE_VIEW.match(template)
+        if match and match["view"] in BUDGETED_VIEWS:
+            get = operations["get"]
+            operations = {**operations, "get": {
+                **get, "responses": {**get["responses"], **OVER_BUDGET}}}
+        guarded[template] = operations
+    return guarded
+
 
 def build_document() -> dict[str, Any]:
     """The OpenAPI document served at ``/openapi.json``."""
@@ -211,8 +238,9 @@ def build_document() -> dict[str, Any]:
                  "description": "A Bazaar repository store. Branches themselves are served "
                                 "over the Bazaar smart protocol at `POST …/.bzr/smart`, "
                                 "which is not described here."},
-        "paths": PATHS,
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
-            "basic": {"type": "http", "scheme": "basic",
-                      "description": "A worker's name and password."}}},
+        "paths": with_budget({**PATHS, **BROWSE_PATHS, **openapi_files.PATHS}),
+        "components": {
+            "schemas": {**SCHEMAS, **BROWSE_SCHEMAS, **openapi_files.SCHEMAS},
+            "securitySchemes": {"basic": {"type": "http", "scheme": "basic",
+                                          "description": "A worker's name and password."}}},
     }
