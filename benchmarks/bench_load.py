@@ -51,6 +51,12 @@ from servers import Brz  # noqa: E402
 
 DEFAULT_REPO = Path("/tmp/bench-repos/small/repo")
 OPS = ("branch", "commit", "push", "push-internal", "diff", "revision-info", "listing")
+# The bound on each gunicorn process under this load: about 60 MiB idle (Breezy, Flask,
+# the registry), the per-process caches, all bounded (mounted apps, login and history
+# caches: under 80 MiB after 300 cold browse pages), and per thread one request's
+# transient (a small push or clone streams through two-chunk queues: tens of MiB).
+# A node then needs at most GUNICORN_WORKERS x this, whatever the number of clients.
+MAX_PROCESS_RSS_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -147,7 +153,7 @@ def verify(server: Server, results: Results, brz: Brz) -> tuple[int, int, list[s
 
 def run_level(clients: int, args: argparse.Namespace) -> tuple[str, bool]:
     """Run one level with ``clients`` workers: its table, and whether it met the targets
-    (no failure, no 5xx, every branch intact and checked)."""
+    (no failure, no 5xx, every branch intact and checked, each process under its RSS bound)."""
     codebases = [f"cb{i % args.codebases if args.codebases else i}" for i in range(clients)]
     with ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix=f"bench-load-{clients}-"))
@@ -170,12 +176,13 @@ def run_level(clients: int, args: argparse.Namespace) -> tuple[str, bool]:
         access = read_access_log(server.access_log)
         access.errors_5xx += nginx_5xx(work) if server.via_nginx else 0
         table = format_table(clients, server, results, wall, server_cpu, machine_busy,
-                             sampler.peak_rss, intact, pushed, broken, access)
-        clean = not results.failures and not access.errors_5xx and intact == pushed and not broken
+                             sampler, intact, pushed, broken, access)
+        clean = (not results.failures and not access.errors_5xx and intact == pushed
+                 and not broken and sampler.peak_process_rss <= MAX_PROCESS_RSS_BYTES)
         return table, clean
 
 
-def format_table(clients, server, results, wall, server_cpu, machine_busy, peak_rss,
+def format_table(clients, server, results, wall, server_cpu, machine_busy, sampler,
                  intact, pushed, broken, access) -> str:
     """The level's table: client-side operations, then the server's side."""
     lines = [f"## {clients} clients ({'nginx' if server.via_nginx else 'gunicorn direct'}; "
@@ -197,7 +204,10 @@ def format_table(clients, server, results, wall, server_cpu, machine_busy, peak_
               f"{' and nginx' if server.via_nginx else ''} access logs)",
               f"- server CPU {server_cpu:.1f} s of {machine_busy:.1f} s machine busy "
               f"({share:.0f}%; clients and server share the cores)",
-              f"- server peak RSS {peak_rss / 2**20:.0f} MB (arbiter + workers)",
+              f"- server peak RSS {sampler.peak_rss / 2**20:.0f} MB (arbiter + workers); "
+              f"largest process {sampler.peak_process_rss / 2**20:.0f} MB (bound "
+              f"{MAX_PROCESS_RSS_BYTES / 2**20:.0f} MB: "
+              f"{'PASS' if sampler.peak_process_rss <= MAX_PROCESS_RSS_BYTES else 'FAIL'})",
               f"- branches intact {intact}/{pushed}; brz check failed: {broken or 'none'}"]
     for op, messages in sorted(results.failures.items()):
         lines.append(f"- first {op} failure: {messages[0]}")
