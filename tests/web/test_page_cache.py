@@ -12,6 +12,7 @@ from breezy.workingtree import WorkingTree
 from flask import Flask
 from webtest import TestApp
 
+from bzrstore.config import ConfigError, load_settings
 from bzrstore.web.page_cache import EXTENSION_KEY, MAX_SHARE, Page, PageCache
 from helpers import make_browse_history, store_of
 
@@ -145,3 +146,8 @@ def test_replacing_a_key_counts_its_bytes_once() -> None:
     cache.put(("a",), Page(b"x" * 100, "text/html"))
     cache.put(("a",), Page(b"x" * 50, "text/html"))
     assert cache.size == 50 and len(cache) == 1
+
+
+def test_a_negative_bound_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="BZRSTORE_PAGE_CACHE_BYTES"):
+        load_settings(environ={"BZRSTORE_PAGE_CACHE_BYTES": "-1"}, data=tmp_path)
