@@ -106,6 +106,9 @@ OPTIONS: tuple[Option, ...] = (
            " (annotate, compare, changes past page 10: 1 each; tarball: 5); 0: no budget"),
     Option("page_budget_window_seconds", "BZRSTORE_PAGE_BUDGET_WINDOW_SECONDS", float, 60.0,
            "the window over which a client's expensive pages are counted"),
+    Option("page_cache_bytes", "BZRSTORE_PAGE_CACHE_BYTES", int, 32 * 2**20,
+           "bytes of rendered browse pages each worker keeps, keyed by their ETag, to send"
+           " a repeat unbuilt; 0: none"),
     Option("public_url", "BZRSTORE_PUBLIC_URL", str, "",
            "the service's public base URL (https://host[/prefix]) for absolute links;"
            " empty uses the request's host"),

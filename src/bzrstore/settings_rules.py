@@ -43,6 +43,8 @@ class SettingsRules:
         if self.auth_max_failures < 1 or self.auth_failure_window_seconds <= 0:
             raise ConfigError("BZRSTORE_AUTH_MAX_FAILURES must be at least 1 and "
                               "BZRSTORE_AUTH_FAILURE_WINDOW_SECONDS positive")
+        if self.page_cache_bytes < 0:
+            raise ConfigError("BZRSTORE_PAGE_CACHE_BYTES must not be negative")
         if self.page_budget < 0 or self.page_budget_window_seconds <= 0:
             raise ConfigError("BZRSTORE_PAGE_BUDGET must not be negative and "
                               "BZRSTORE_PAGE_BUDGET_WINDOW_SECONDS must be positive")

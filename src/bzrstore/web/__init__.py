@@ -14,6 +14,7 @@ from bzrstore.web.files import files
 from bzrstore.web.history import history
 from bzrstore.web.listings import listings
 from bzrstore.web.ops import ops
+from bzrstore.web.page_cache import install_page_cache
 from bzrstore.web.preamble import STORE_KEY, install_preamble
 from bzrstore.web.remotes import remotes
 from bzrstore.web.revision import revision
@@ -29,4 +30,5 @@ def create_web_app(store: Store) -> Flask:
         app.register_blueprint(blueprint)
     install_preamble(app)
     install_budget(app)
+    install_page_cache(app, store.settings.page_cache_bytes)
     return app

@@ -22,6 +22,7 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from bzrstore.repos import browse as repos_browse
 from bzrstore.web.listings import negotiate
+from bzrstore.web.page_cache import cached_response
 from bzrstore.web.preamble import get_store, registered_codebase
 
 browse = Blueprint("browse", __name__)
@@ -124,16 +125,18 @@ class BrowseContext:
         response = self.tagged(
             (kind, view, *parts), revid, hourly,
             lambda: jsonify(data(build())) if kind == "application/json"
-            else Response(html(build()), mimetype=kind))
+            else Response(html(build()), mimetype=kind), cached=True)
         response.vary.add("Accept")
         return response
 
     def tagged(self, parts: tuple[str, ...], revid: bytes | None, hourly: bool,
-               make: Callable[[], Response]) -> Response:
+               make: Callable[[], Response], cached: bool = False) -> Response:
         """``make()``'s response with its ETag and Cache-Control, or a 304 without calling it.
 
         ``parts`` name what the response shows (type, view, parameters); ``revid`` and
-        ``hourly`` as in ``respond``. Raw files and tarballs use this directly.
+        ``hourly`` as in ``respond``. ``cached``: ``make()`` may be answered from the page
+        cache (its body depends on nothing but the tag and the URL). Raw files and
+        tarballs (streamed) use this directly.
         """
         key = [RENDER_VERSION, self.location.path, *parts]
         key.append(revid.decode("utf-8", "replace") if revid is not None
@@ -141,7 +144,10 @@ class BrowseContext:
         if hourly:
             key.append(datetime.now(UTC).strftime("%Y%m%d%H"))
         etag = hashlib.sha256("\0".join(key).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-        response = Response(status=304) if request.if_none_match.contains_weak(etag) else make()
+        if request.if_none_match.contains_weak(etag):
+            response = Response(status=304)
+        else:
+            response = cached_response(etag, make) if cached else make()
         response.set_etag(etag)
         response.headers["Cache-Control"] = IMMUTABLE if revid is not None else REVALIDATE
         return response
