@@ -10,24 +10,16 @@ from bzrstore.web.admin import MAX_PUSHES, RECENT_PUSHES
 from bzrstore.web.budget import BROWSE_VIEW, BUDGETED_VIEWS
 from bzrstore.web.listings import PAGE_SIZE
 from bzrstore.web.openapi_browse import BROWSE_PATHS, BROWSE_SCHEMAS
-from bzrstore.web.openapi_schemas import SCHEMAS, schema_ref
+from bzrstore.web.openapi_schemas import (
+    HTML,
+    JSON,
+    SCHEMAS,
+    TEXT,
+    body,
+    error,
+    schema_ref,
+)
 from bzrstore.web.params import MAX_PAGE
-
-TEXT = "text/plain"
-JSON = "application/json"
-HTML = "text/html"
-
-
-def _body(description: str, *types: str, schema: dict[str, Any] | None = None
-          ) -> dict[str, Any]:
-    """A response whose body comes in ``types``; JSON ones are described by ``schema``."""
-    content = {kind: ({"schema": schema} if kind == JSON and schema else {}) for kind in types}
-    return {"description": description, "content": content}
-
-
-def _error(description: str) -> dict[str, Any]:
-    """An error: one line of text, or ``{"error", "status"}`` when the client asks for JSON."""
-    return _body(description, TEXT, JSON, schema=schema_ref("Error"))
 
 
 def _param(name: str, where: str, description: str, required: bool = False,
@@ -40,12 +32,12 @@ CODEBASE = _param("codebase", "path", "A registered codebase.")
 LISTED_AS = (HTML, JSON, TEXT)
 NEGOTIATED = "HTML, JSON or one name per line, chosen by `Accept` (`Vary: Accept`)."
 BASIC = [{"basic": []}]
-UNAUTHORIZED = {"401": {**_error("No or wrong credentials."),
+UNAUTHORIZED = {"401": {**error("No or wrong credentials."),
                         "headers": {"WWW-Authenticate": {
                             "description": 'Always `Basic realm="bzrstore"`.', "required": True,
                             "schema": {"type": "string"}}}}}
 # The answer of every page the per-client budget guards (web/budget.py).
-OVER_BUDGET = {"429": {**_error("This client spent its budget of expensive pages"
+OVER_BUDGET = {"429": {**error("This client spent its budget of expensive pages"
                                 " (`BZRSTORE_PAGE_BUDGET` units a window: annotate, compare,"
                                 " history pages past the 10th, tarballs)."),
                        "headers": {"Retry-After": {
@@ -80,12 +72,12 @@ def _codebases_listing() -> dict[str, Any]:
                        " paged, the page's place in the `Link` and `X-Total-Count` headers.",
         "parameters": LISTING_PARAMS,
         "responses": {
-            "200": {**_body("A page of codebase names (JSON: a plain array, sorted).",
+            "200": {**body("A page of codebase names (JSON: a plain array, sorted).",
                             JSON, HTML, TEXT, schema=schema_ref("CodebaseListing")),
                     "headers": PAGE_HEADERS},
-            "400": _error(f"`page` is not a whole number from 1 to {MAX_PAGE}, or `q` is over "
+            "400": error(f"`page` is not a whole number from 1 to {MAX_PAGE}, or `q` is over "
                           "255 characters or holds control characters."),
-            "406": _error("None of HTML, JSON or text is acceptable."),
+            "406": error("None of HTML, JSON or text is acceptable."),
         }}}
 
 
@@ -97,14 +89,14 @@ PATHS: dict[str, Any] = {
         "description": NEGOTIATED.replace("one name", "path, revno and tip"),
         "parameters": [CODEBASE],
         "responses": {
-            "200": _body("The branches.", *LISTED_AS, schema=schema_ref("BranchListing")),
-            "400": _error("Invalid codebase name."),
-            "404": _error("No such codebase."),
-            "406": _error("None of HTML, JSON or text is acceptable."),
+            "200": body("The branches.", *LISTED_AS, schema=schema_ref("BranchListing")),
+            "400": error("Invalid codebase name."),
+            "404": error("No such codebase."),
+            "406": error("None of HTML, JSON or text is acceptable."),
         }}},
     "/repositories": {"get": {
         "summary": "Every codebase name",
-        "responses": {"200": _body("The names, sorted.", JSON, schema={
+        "responses": {"200": body("The names, sorted.", JSON, schema={
             "type": "array", "items": {"type": "string"}})}}},
     "/{codebase}/diff": {"get": {
         "summary": "Unified diff between two revisions, streamed",
@@ -114,9 +106,9 @@ PATHS: dict[str, Any] = {
         "parameters": [CODEBASE, *REVISIONS,
                        _param("path", "query", "Only this file or directory.")],
         "responses": {
-            "200": _body("The diff; empty when `old` equals `new`.", "text/x-diff"),
-            "400": _error("A parameter is missing or malformed, or the codebase name is invalid."),
-            "404": _error("Unknown codebase, revision or path."),
+            "200": body("The diff; empty when `old` equals `new`.", "text/x-diff"),
+            "400": error("A parameter is missing or malformed, or the codebase name is invalid."),
+            "404": error("Unknown codebase, revision or path."),
         }}},
     "/{codebase}/revision-info": {"get": {
         "summary": "Revisions between two revisions, newest first",
@@ -125,10 +117,10 @@ PATHS: dict[str, Any] = {
                        "`rel=\"next\"` names the request for the rest. Errors are always JSON.",
         "parameters": [CODEBASE, *REVISIONS],
         "responses": {
-            "200": _body("The revisions.", JSON, schema={
+            "200": body("The revisions.", JSON, schema={
                 "type": "array", "items": schema_ref("RevisionInfo")}),
-            "400": _body("A parameter is missing or malformed.", JSON, schema=schema_ref("Error")),
-            "404": _body("Unknown codebase or revision.", JSON, schema=schema_ref("Error")),
+            "400": body("A parameter is missing or malformed.", JSON, schema=schema_ref("Error")),
+            "404": body("Unknown codebase or revision.", JSON, schema=schema_ref("Error")),
         }}},
     "/{codebase}/remotes/{remote}": {"post": {
         "summary": "Set the parent location of branch `<codebase>/<remote>`",
@@ -139,11 +131,11 @@ PATHS: dict[str, Any] = {
                 "type": "object", "required": ["url"],
                 "properties": {"url": {"type": "string", "format": "uri"}}}}}},
         "responses": {
-            "200": _body("The parent location was set.", JSON, schema=schema_ref("Remote")),
-            "400": _error("Invalid name, or `url` is not a URL brz could pull from."),
+            "200": body("The parent location was set.", JSON, schema=schema_ref("Remote")),
+            "400": error("Invalid name, or `url` is not a URL brz could pull from."),
             **UNAUTHORIZED,
-            "403": _error("Sent by a browser from another origin."),
-            "404": _error("No such codebase or branch."),
+            "403": error("Sent by a browser from another origin."),
+            "404": error("No such codebase or branch."),
         }}},
     "/bzr/{branch}/.bzr/{file}": {"get": {
         "summary": "A control file, read over plain HTTP (brz's fallback without smart)",
@@ -151,8 +143,8 @@ PATHS: dict[str, Any] = {
         "parameters": [_param("branch", "path", "`<codebase>[/<path>…]`."),
                        _param("file", "path", "Path below `.bzr/`.")],
         "responses": {
-            "200": _body("The file.", "application/octet-stream"),
-            "404": _error("No such codebase or file, a file brz does not read over plain"
+            "200": body("The file.", "application/octet-stream"),
+            "404": error("No such codebase or file, a file brz does not read over plain"
                           " HTTP (lock details), or an invalid name."),
         }}},
     "/api/pushes": {"get": {
@@ -163,19 +155,19 @@ PATHS: dict[str, Any] = {
                    f"at most {MAX_PUSHES}).", pattern="^[0-9]+$"),
         ],
         "responses": {
-            "200": _body("Pushes.", JSON, schema={"type": "array", "items": schema_ref("Push")}),
-            "400": _error(f"`limit` is not a whole number from 1 to {MAX_PUSHES}."),
+            "200": body("Pushes.", JSON, schema={"type": "array", "items": schema_ref("Push")}),
+            "400": error(f"`limit` is not a whole number from 1 to {MAX_PUSHES}."),
         }}},
     "/admin/": {"get": {
         "summary": "The admin page (admins only)",
         "security": BASIC,
         "parameters": LISTING_PARAMS,
         "responses": {
-            "200": _body("Codebases with size and last push, workers, recent pushes.", HTML),
-            "400": _error(f"`page` is not a whole number from 1 to {MAX_PAGE}, or `q` is over "
+            "200": body("Codebases with size and last push, workers, recent pushes.", HTML),
+            "400": error(f"`page` is not a whole number from 1 to {MAX_PAGE}, or `q` is over "
                           "255 characters or holds control characters."),
             **UNAUTHORIZED,
-            "403": _error("The worker is not an admin."),
+            "403": error("The worker is not an admin."),
         }}},
     "/admin/break-lock": {"post": {
         "summary": "Break a stale lock of a repository or branch (admins only)",
@@ -189,28 +181,28 @@ PATHS: dict[str, Any] = {
                                               "description": "The token of the admin page's"
                                                              " form, made for this admin"}}}}}},
         "responses": {
-            "200": _body("What was broken.", HTML),
-            "400": _error("Invalid target, or no branch or repository there."),
+            "200": body("What was broken.", HTML),
+            "400": error("Invalid target, or no branch or repository there."),
             **UNAUTHORIZED,
-            "403": _error("Not an admin, a cross-site submission, or a missing or stale"
+            "403": error("Not an admin, a cross-site submission, or a missing or stale"
                           " form token."),
         }}},
     "/health": {"get": {
-        "summary": "Liveness", "responses": {"200": _body("`ok` (no newline)", TEXT)}}},
+        "summary": "Liveness", "responses": {"200": body("`ok` (no newline)", TEXT)}}},
     "/ready": {"get": {
         "summary": "Readiness: the registry and the storage answer",
-        "responses": {"200": _body("`ok` (no newline)", TEXT),
-                      "503": _body("Which of the two is unavailable.", TEXT)}}},
+        "responses": {"200": body("`ok` (no newline)", TEXT),
+                      "503": body("Which of the two is unavailable.", TEXT)}}},
     "/metrics": {"get": {
         "summary": "Prometheus metrics, summed over gunicorn workers",
-        "responses": {"200": _body("Prometheus text exposition format.", TEXT)}}},
+        "responses": {"200": body("Prometheus text exposition format.", TEXT)}}},
     "/robots.txt": {"get": {
         "summary": "Crawling rules (RFC 9309): crawlers kept to the cheap pages",
-        "responses": {"200": _body("`User-agent: *`, then `Disallow`/`Allow` lines; cacheable"
+        "responses": {"200": body("`User-agent: *`, then `Disallow`/`Allow` lines; cacheable"
                                    " for a day.", TEXT)}}},
     "/openapi.json": {"get": {
         "summary": "This document",
-        "responses": {"200": _body("OpenAPI 3.1.", JSON, schema={"type": "object"})}}},
+        "responses": {"200": body("OpenAPI 3.1.", JSON, schema={"type": "object"})}}},
 }
 
 def with_budget(paths: dict[str, Any]) -> dict[str, Any]:

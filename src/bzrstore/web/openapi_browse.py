@@ -6,12 +6,15 @@ from typing import Any
 
 from bzrstore.repos.changes import CHANGES_PAGE_SIZE, MAX_MERGED_SHOWN
 from bzrstore.repos.pagediff import MAX_PAGE_DIFF_BYTES, MAX_PAGE_DIFF_LINES
-from bzrstore.web.openapi_schemas import schema_ref
+from bzrstore.web.openapi_schemas import (
+    HTML,
+    JSON,
+    body,
+    error,
+    schema_ref,
+)
 from bzrstore.web.params import MAX_PAGE
 
-HTML = "text/html"
-JSON = "application/json"
-TEXT = "text/plain"
 ATOM = "application/atom+xml"
 CACHING = (" Addressed by revision id, the answer is immutable (strong `ETag`, `Cache-Control:"
            " public, max-age=31536000, immutable`); otherwise `Cache-Control: no-cache` with an"
@@ -19,16 +22,6 @@ CACHING = (" Addressed by revision id, the answer is immutable (strong `ETag`, `
            " 304 without rendering. HTML or JSON by `Accept` (`Vary: Accept`).")
 REVISION_SPEC = ("A mainline revno (`12`), a dotted revno (`1.2.3`) or a revision id"
                  " (percent-encoded; it may hold `/`).")
-
-
-def _body(description: str, *types: str, schema: dict[str, Any] | None = None
-          ) -> dict[str, Any]:
-    content = {kind: ({"schema": schema} if kind == JSON and schema else {}) for kind in types}
-    return {"description": description, "content": content}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _body(description, TEXT, JSON, schema=schema_ref("Error"))
 
 
 def _param(name: str, where: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -41,7 +34,7 @@ VIEW = _param("view", "query", "`unified` (the default) or `sbs`: side by side."
               enum=["unified", "sbs"])
 BAD_BRANCH = "Invalid codebase, campaign or role name, or a location deeper than a role."
 NO_BRANCH = "No such codebase, no branch there (a branch reference counts as none)"
-NOT_ACCEPTABLE = _error("Neither HTML nor JSON is acceptable.")
+NOT_ACCEPTABLE = error("Neither HTML nor JSON is acceptable.")
 DIFF_NOTE = (f" The page shows at most {MAX_PAGE_DIFF_LINES:,} lines ({MAX_PAGE_DIFF_BYTES // 1024}"
              " KiB) of the diff, then says where it stopped (`diff_cut`); `diff_url` is the"
              " whole plain diff.")
@@ -55,9 +48,9 @@ BROWSE_PATHS: dict[str, Any] = {
         "parameters": [BRANCH, _param("page", "query", f"Page number, 1 to {MAX_PAGE}.",
                                       pattern="^[1-9][0-9]{0,6}$")],
         "responses": {
-            "200": _body("A page of history.", HTML, JSON, schema=schema_ref("Changes")),
-            "400": _error(f"{BAD_BRANCH} Or `page` is not a whole number from 1 to {MAX_PAGE}."),
-            "404": _error(f"{NO_BRANCH}, or a page past the last."),
+            "200": body("A page of history.", HTML, JSON, schema=schema_ref("Changes")),
+            "400": error(f"{BAD_BRANCH} Or `page` is not a whole number from 1 to {MAX_PAGE}."),
+            "404": error(f"{NO_BRANCH}, or a page past the last."),
             "406": NOT_ACCEPTABLE,
         }}},
     "/bzr/{branch}/-/revision/{revision}": {"get": {
@@ -67,9 +60,9 @@ BROWSE_PATHS: dict[str, Any] = {
                        " (highlighted, unified or side by side)." + DIFF_NOTE + CACHING,
         "parameters": [BRANCH, _param("revision", "path", REVISION_SPEC), VIEW],
         "responses": {
-            "200": _body("The revision.", HTML, JSON, schema=schema_ref("Revision")),
-            "400": _error(f"{BAD_BRANCH} Or an impossible revision id, or a bad `view`."),
-            "404": _error(f"{NO_BRANCH}, or no such revision."),
+            "200": body("The revision.", HTML, JSON, schema=schema_ref("Revision")),
+            "400": error(f"{BAD_BRANCH} Or an impossible revision id, or a bad `view`."),
+            "404": error(f"{NO_BRANCH}, or no such revision."),
             "406": NOT_ACCEPTABLE,
         }}},
     "/bzr/{branch}/-/compare/{revisions}": {"get": {
@@ -81,9 +74,9 @@ BROWSE_PATHS: dict[str, Any] = {
                                       " dotted revno or a (percent-encoded) revision id."),
                        VIEW],
         "responses": {
-            "200": _body("The comparison.", HTML, JSON, schema=schema_ref("Compare")),
-            "400": _error(f"{BAD_BRANCH} Or not `<old>..<new>`, or a bad `view`."),
-            "404": _error(f"{NO_BRANCH}, or no such revision."),
+            "200": body("The comparison.", HTML, JSON, schema=schema_ref("Compare")),
+            "400": error(f"{BAD_BRANCH} Or not `<old>..<new>`, or a bad `view`."),
+            "404": error(f"{NO_BRANCH}, or no such revision."),
             "406": NOT_ACCEPTABLE,
         }}},
     "/bzr/{branch}/-/atom": {"get": {
@@ -92,10 +85,10 @@ BROWSE_PATHS: dict[str, Any] = {
                        " tip, `Cache-Control: no-cache`.",
         "parameters": [BRANCH],
         "responses": {
-            "200": _body("The feed.", ATOM, JSON, schema=schema_ref("Feed")),
-            "400": _error(BAD_BRANCH),
-            "404": _error(f"{NO_BRANCH}."),
-            "406": _error("Neither Atom nor JSON is acceptable."),
+            "200": body("The feed.", ATOM, JSON, schema=schema_ref("Feed")),
+            "400": error(BAD_BRANCH),
+            "404": error(f"{NO_BRANCH}."),
+            "406": error("Neither Atom nor JSON is acceptable."),
         }}},
 }
 

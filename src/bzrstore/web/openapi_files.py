@@ -6,10 +6,8 @@ from typing import Any
 
 from bzrstore.repos.annotate import ANNOTATE_TIMEOUT_SECONDS, MAX_ANNOTATE_BYTES
 from bzrstore.repos.trees import MAX_LISTING_ENTRIES, MAX_READ_BYTES, MAX_VIEW_BYTES, MAX_VIEW_LINES
-from bzrstore.web.openapi_schemas import schema_ref
+from bzrstore.web.openapi_schemas import HTML, JSON, TEXT, error, schema_ref
 
-TEXT, JSON, HTML = "text/plain", "application/json", "text/html"
-ERROR = {"description": "", "content": {TEXT: {}, JSON: {"schema": schema_ref("Error")}}}
 BRANCH = "/bzr/{branch}/-"
 CACHING = (" Addressed by revision id (`rev`) the answer is immutable (strong `ETag`,"
            " `Cache-Control: public, max-age=31536000, immutable`); otherwise its `ETag` follows"
@@ -29,14 +27,10 @@ REV = _param("rev", "query", "The revision: a revno (`12`), a dotted revno (`1.2
              "revision id. Default: the branch tip.")
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {**ERROR, "description": description}
-
-
 def _errors(kind: str) -> dict[str, Any]:
-    return {"400": _error("A bad location, path or revision (a control character, `..`, an "
+    return {"400": error("A bad location, path or revision (a control character, `..`, an "
                           "over-long revision id, an empty `rev`)."),
-            "404": _error(f"No such codebase, branch, revision, or {kind} at that revision.")}
+            "404": error(f"No such codebase, branch, revision, or {kind} at that revision.")}
 
 
 def _page(summary: str, description: str, schema: str, kind: str, path: bool = True
@@ -49,7 +43,7 @@ def _page(summary: str, description: str, schema: str, kind: str, path: bool = T
             "200": {"description": "HTML or JSON by `Accept` (`Vary: Accept`).",
                     "content": {HTML: {}, JSON: {"schema": schema_ref(schema)}}},
             **_errors(kind),
-            "406": _error("Neither HTML nor JSON is acceptable."),
+            "406": error("Neither HTML nor JSON is acceptable."),
         }}}
 
 

@@ -1,13 +1,27 @@
-"""The JSON schemas of the OpenAPI document: every JSON body bzrstore answers with."""
+"""The parts the OpenAPI modules share: media types, response helpers, and every JSON schema."""
 
 from __future__ import annotations
 
 from typing import Any
 
+TEXT, JSON, HTML = "text/plain", "application/json", "text/html"
+
 
 def schema_ref(name: str) -> dict[str, str]:
     """A reference to the schema ``name`` of ``SCHEMAS``."""
     return {"$ref": f"#/components/schemas/{name}"}
+
+def body(description: str, *types: str, schema: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
+    """A response whose body comes in ``types``; JSON ones are described by ``schema``."""
+    content = {kind: ({"schema": schema} if kind == JSON and schema else {}) for kind in types}
+    return {"description": description, "content": content}
+
+
+def error(description: str) -> dict[str, Any]:
+    """An error: one line of text, or ``{"error", "status"}`` when the client asks for JSON."""
+    return body(description, TEXT, JSON, schema=schema_ref("Error"))
+
 
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
