@@ -26,6 +26,7 @@ from helpers import (
     POSTGRES_URL_ENV,
     WORKER,
     StoreServer,
+    WallClock,
     run_cli,
     seed,
     starts_processes,
@@ -195,3 +196,9 @@ def checkpw_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
     monkeypatch.setattr(auth.bcrypt, "checkpw", counting)
     return calls
+
+
+@pytest.fixture
+def clock() -> WallClock:
+    """A wall clock at a fixed time that the test moves by hand (``clock.now += …``)."""
+    return WallClock()

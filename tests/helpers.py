@@ -258,3 +258,13 @@ def make_browse_history(codebase_dir: Path, branch: str = "main/trunk") -> dict[
     trunk.tags.set_tag("v1.0", revs["r2"].encode())
     trunk.tags.set_tag("latest", revs["r4"].encode())
     return revs
+
+
+class WallClock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -12,26 +12,11 @@ from bzrstore import create_app
 from bzrstore.auth import Authenticator, hash_password
 from bzrstore.config import load_settings
 from bzrstore.login_limits import LoginLimited, LoginLimits
-from helpers import basic
+from helpers import WallClock, basic
 from smartwire import request_v3
 
 MAX_FAILURES = 3
 WINDOW_SECONDS = 60.0
-
-
-class WallClock:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> WallClock:
-    return WallClock()
 
 
 @pytest.fixture

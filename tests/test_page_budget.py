@@ -7,24 +7,10 @@ from pathlib import Path
 import pytest
 
 from bzrstore.page_budget import COSTS, OverBudget, PageBudget, client_key
+from helpers import WallClock
 
 UNITS = 6
 WINDOW_SECONDS = 60.0
-
-
-class WallClock:
-    """A wall clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> WallClock:
-    return WallClock()
 
 
 @pytest.fixture

@@ -24,8 +24,7 @@ from bzrstore.repos.revisions import release_caches
 from bzrstore.repos.trees import (
     MAX_READ_BYTES,
     TreeEntry,
-    WrongKind,
-    find_entry,
+    find_file,
     is_binary,
     revision_tree,
     tree_path,
@@ -79,9 +78,7 @@ def annotate_file(repository: Any, revid: bytes, path: str, cache: LineCache,
     deadline = time.monotonic() + timeout_seconds
     with repository.lock_read():
         tree = revision_tree(repository, revid)
-        file_id, entry = find_entry(tree, path)
-        if entry.kind != "file":
-            raise WrongKind(f"not a file: {path or '/'}", entry.kind)
+        file_id, entry = find_file(tree, path)
         if (entry.size or 0) > max_bytes:
             return Annotation(entry, [], f"larger than {max_bytes} bytes")
         key = cache_key(scope, file_id, entry.last_changed)

@@ -111,6 +111,14 @@ def find_entry(tree: Any, path: str) -> tuple[bytes, TreeEntry]:
     return found[1].file_id, _entry(path, found[1])
 
 
+def find_file(tree: Any, path: str) -> tuple[bytes, TreeEntry]:
+    """The file id and entry of the file ``path`` in ``tree``: NoSuchPath, or WrongKind."""
+    file_id, entry = find_entry(tree, path)
+    if entry.kind != "file":
+        raise WrongKind(f"not a file: {path or '/'}", entry.kind)
+    return file_id, entry
+
+
 def _entry(path: str, ie: Any) -> TreeEntry:
     """A ``TreeEntry`` from Breezy's inventory entry ``ie`` at ``path``."""
     is_file = ie.kind == "file"
@@ -150,9 +158,7 @@ def read_file(repository: Any, revid: bytes, path: str, max_bytes: int = MAX_VIE
     path = tree_path(path)
     with repository.lock_read():
         tree = revision_tree(repository, revid)
-        file_id, entry = find_entry(tree, path)
-        if entry.kind != "file":
-            raise WrongKind(f"not a file: {path or '/'}", entry.kind)
+        file_id, entry = find_file(tree, path)
         if (entry.size or 0) > max_read:
             return FileText(entry, file_id, False, True, b"", True)
         content = tree.get_file_text(path)
@@ -187,9 +193,7 @@ def stream_file(repository: Any, revid: bytes, path: str
     """
     path = tree_path(path)
     with repository.lock_read():
-        file_id, entry = find_entry(revision_tree(repository, revid), path)
-    if entry.kind != "file":
-        raise WrongKind(f"not a file: {path or '/'}", entry.kind)
+        file_id, entry = find_file(revision_tree(repository, revid), path)
     return entry, _file_bytes(repository, file_id, entry.last_changed)
 
 
