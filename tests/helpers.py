@@ -268,3 +268,11 @@ class WallClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@dataclass
+class Browsed:
+    """A standalone branch of three revisions written by ``write_browse_files``."""
+
+    repository: Any
+    revids: list[bytes]

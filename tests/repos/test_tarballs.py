@@ -7,7 +7,6 @@ import io
 import os
 import tarfile
 import tracemalloc
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +16,9 @@ from breezy.revision import NULL_REVISION
 from bzrstore.repos import tarballs
 from bzrstore.repos.revisions import UnknownRevision, open_repository
 from bzrstore.repos.tarballs import write_tarball
-from helpers import BROWSE_BINARY, make_branch, write_browse_files
+from helpers import BROWSE_BINARY, Browsed, make_branch
 
 MIB = 1024 * 1024
-
-
-@dataclass
-class Branch:
-    """A standalone branch and its revision ids, oldest first."""
-
-    repository: Any
-    revids: list[bytes]
-
-
-@pytest.fixture(scope="module")
-def browsed(tmp_path_factory: pytest.TempPathFactory) -> Branch:
-    root = tmp_path_factory.mktemp("tarballs") / "branch"
-    _, revids = make_branch(root, 3, write_browse_files)
-    return Branch(open_repository(root), [revid.encode() for revid in revids])
 
 
 def members(data: bytes) -> dict[str, tarfile.TarInfo]:
@@ -49,7 +33,7 @@ def read_member(data: bytes, name: str) -> bytes:
         return extracted.read()
 
 
-def test_the_archive_holds_the_tree_under_its_root(browsed: Branch):
+def test_the_archive_holds_the_tree_under_its_root(browsed: Browsed):
     data = b"".join(write_tarball(browsed.repository, browsed.revids[-1], "alpha-r3"))
     found = members(data)
     assert set(found) == {
@@ -66,7 +50,7 @@ def test_the_archive_holds_the_tree_under_its_root(browsed: Branch):
     assert read_member(data, "alpha-r3/ünïcode näme.txt") == "ça va\n".encode()
 
 
-def test_directories_come_before_what_they_hold(browsed: Branch):
+def test_directories_come_before_what_they_hold(browsed: Browsed):
     data = b"".join(write_tarball(browsed.repository, browsed.revids[-1], "r"))
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         order = [member.name for member in archive.getmembers()]
@@ -75,25 +59,25 @@ def test_directories_come_before_what_they_hold(browsed: Branch):
         assert parent == "" or order.index(parent) < order.index(name)
 
 
-def test_an_older_revision_and_its_mtime(browsed: Branch):
+def test_an_older_revision_and_its_mtime(browsed: Browsed):
     data = b"".join(write_tarball(browsed.repository, browsed.revids[0], "old"))
     assert read_member(data, "old/README.txt") == b"hello\nrevision 0\nbye\n"
     timestamp = int(browsed.repository.get_revision(browsed.revids[0]).timestamp)
     assert {member.mtime for member in members(data).values()} == {timestamp}
 
 
-def test_the_same_revision_gives_the_same_bytes(browsed: Branch):
+def test_the_same_revision_gives_the_same_bytes(browsed: Browsed):
     one = b"".join(write_tarball(browsed.repository, browsed.revids[-1], "r"))
     two = b"".join(write_tarball(browsed.repository, browsed.revids[-1], "r"))
     assert one == two
 
 
-def test_the_revision_is_checked_before_streaming(browsed: Branch):
+def test_the_revision_is_checked_before_streaming(browsed: Browsed):
     with pytest.raises(UnknownRevision):
         write_tarball(browsed.repository, NULL_REVISION, "r")
 
 
-def test_closing_the_stream_early_leaves_the_repository_usable(browsed: Branch):
+def test_closing_the_stream_early_leaves_the_repository_usable(browsed: Browsed):
     stream = write_tarball(browsed.repository, browsed.revids[-1], "r")
     next(stream)
     stream.close()  # the client hung up
@@ -101,7 +85,7 @@ def test_closing_the_stream_early_leaves_the_repository_usable(browsed: Branch):
     assert b"".join(write_tarball(browsed.repository, browsed.revids[-1], "r"))
 
 
-def test_a_text_of_the_wrong_size_stops_the_archive(browsed: Branch, monkeypatch):
+def test_a_text_of_the_wrong_size_stops_the_archive(browsed: Browsed, monkeypatch):
     real = browsed.repository.iter_files_bytes
 
     def short(wanted: Any) -> Any:

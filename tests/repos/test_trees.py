@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from breezy.revision import NULL_REVISION
 
 from bzrstore.repos import trees
-from bzrstore.repos.revisions import InvalidRevision, UnknownRevision, open_repository
+from bzrstore.repos.revisions import InvalidRevision, UnknownRevision
 from bzrstore.repos.trees import NoSuchPath, WrongKind, list_directory, read_file, stream_file
-from helpers import BROWSE_BINARY, make_branch, write_browse_files
-
-
-@dataclass
-class Browsed:
-    """A standalone branch of three revisions written by ``write_browse_files``."""
-
-    repository: Any
-    revids: list[bytes]
-
-
-@pytest.fixture(scope="module")
-def browsed(tmp_path_factory: pytest.TempPathFactory) -> Browsed:
-    root = tmp_path_factory.mktemp("trees") / "branch"
-    _, revids = make_branch(root, 3, write_browse_files)
-    return Browsed(open_repository(root), [revid.encode() for revid in revids])
+from helpers import BROWSE_BINARY, Browsed
 
 
 def names(listing: trees.DirectoryListing) -> list[str]:
