@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -249,6 +250,29 @@ def test_sqlite_commits_in_wal_without_a_sync_per_commit(tmp_path: Path):
             assert run("PRAGMA journal_mode").fetchone() == ("wal",)
             assert run("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
     finally:
+        registry.close()
+
+
+def test_sqlite_switch_to_wal_waits_for_another_connections_write(tmp_path: Path):
+    # A new file is in rollback-journal mode; while another connection holds its write
+    # lock, SQLite refuses the switch to WAL at once (no busy handler). The registry
+    # must wait for that writer, as it waits for any other, not fail.
+    path = tmp_path / "registry.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, writer.execute, ("COMMIT",))
+    release.start()
+    registry = SQLiteRegistry(path)
+    try:
+        started = time.monotonic()
+        assert registry.upgrade_schema()
+        assert time.monotonic() - started >= 0.25
+        with registry._transaction() as run:
+            assert run("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        release.join()
+        writer.close()
         registry.close()
 
 

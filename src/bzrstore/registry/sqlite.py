@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,25 @@ from bzrstore.registry.base import Registry, RegistryUnavailable, Run
 
 # How long a writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_SECONDS = 10.0
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, waiting out other connections doing the same.
+
+    On a new file, SQLite answers this pragma with SQLITE_BUSY at once, without its
+    busy handler, when another connection is switching the mode at the same moment
+    (several workers or upgraders starting together), so this retries up to the
+    busy timeout, as busy_timeout does for everything else.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 class SQLiteRegistry(Registry):
@@ -38,7 +58,7 @@ class SQLiteRegistry(Registry):
                 self.path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
                 isolation_level=None, check_same_thread=False,
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             # WAL with NORMAL stays consistent through a crash or power cut and skips the
             # fsync per commit (1.2 ms here, on every push): a power cut may lose the
             # last push-log rows, as it may lose the pushed revisions Breezy never fsyncs.
