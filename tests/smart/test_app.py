@@ -12,7 +12,7 @@ from bzrstore import create_app
 from bzrstore.auth import hash_password
 from bzrstore.config import load_settings
 from bzrstore.repos.storage import create_shared_repository
-from bzrstore.smart.app import REQUEST_CHUNK_BYTES, make_smart_app
+from bzrstore.smart.app import MAX_CACHED_TRANSPORTS, REQUEST_CHUNK_BYTES, make_smart_app
 from bzrstore.smart.body import RequestBody
 from bzrstore.smart.dispatch import SmartAppCache
 from helpers import basic
@@ -116,6 +116,36 @@ def test_read_only_app_refuses_writes(repo: Path):
     _, returned, _ = call(app, request_v1(b"mkdir", b"x", b""))
     assert b"error" in returned.lower() or b"readonly" in returned.lower()
     assert not (repo / "x").exists()
+
+
+def test_paths_served_keep_their_transports_within_a_bound(repo: Path):
+    (repo / "a").mkdir()
+    (repo / "a" / "f").write_bytes(b"in a")
+    app = make_smart_app(repo, writable=False)
+    kept = app._request_transport("a")
+    _, returned, _ = call(app, request_v3(b"get", b"f"), relpath="a")
+    assert b"in a" in returned
+    assert app._request_transport("a") is kept  # cloned once, not per request
+    _, returned, _ = call(app, request_v3(b"get", b"f"), relpath="b")
+    assert b"NoSuchFile" in returned and b"in a" not in returned
+    for i in range(MAX_CACHED_TRANSPORTS + 10):
+        app._request_transport(f"p{i}")
+    assert app._request_transport.cache_info().currsize == MAX_CACHED_TRANSPORTS
+
+
+def test_a_symlink_planted_under_a_path_already_served_is_refused(repo: Path, tmp_path: Path):
+    # The jail is checked on every access, not when a kept transport was cloned.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f").write_bytes(b"secret")
+    (repo / "a").mkdir()
+    app = make_smart_app(repo, writable=False)
+    _, returned, _ = call(app, request_v3(b"get", b"f"), relpath="a")
+    assert b"NoSuchFile" in returned
+    (repo / "a").rmdir()
+    (repo / "a").symlink_to(outside)
+    _, returned, _ = call(app, request_v3(b"get", b"f"), relpath="a")
+    assert b"NoSuchFile" in returned and b"secret" not in returned
 
 
 def test_app_cache_closes_evicted_apps(repo: Path, tmp_path: Path):

@@ -65,6 +65,23 @@ def test_encoded_slash_is_refused(web: TestApp):
     assert "encoded" in response.text
 
 
+def test_a_checked_url_is_remembered_with_its_raw_form(web: TestApp):
+    # The same PATH_INFO passes with a plain request URI, then is refused with an
+    # encoded slash, then passes again: the check is kept per (PATH_INFO, raw URI).
+    for raw, status in [("/bzr/alpha/c/main/.bzr/smart", 200),
+                        ("/bzr/alpha/c%2Fmain/.bzr/smart", 400),
+                        ("/bzr/alpha/c%2fmain/.bzr/smart", 400),
+                        ("/bzr/alpha/c/main/.bzr/smart", 200)] * 2:
+        response = web.post("/bzr/alpha/c/main/.bzr/smart", request_v3(b"hello"),
+                            headers=HEADERS, expect_errors=True,
+                            extra_environ={"RAW_URI": raw})
+        assert response.status_int == status, raw
+    for _ in range(2):  # a bad name is refused every time, never remembered as good
+        response = web.post("/bzr/alpha/a\\b/.bzr/smart", request_v3(b"hello"),
+                            headers=HEADERS, expect_errors=True)
+        assert response.status_int == 400
+
+
 def test_unregistered_codebase_is_404_and_creates_nothing(web: TestApp, repos):
     response = web.post("/bzr/gamma/x/.bzr/smart", request_v3(b"hello"), headers=HEADERS,
                         expect_errors=True)

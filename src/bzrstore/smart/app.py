@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,8 @@ MAX_PROTOCOL_TWO_REQUEST_BYTES = 1024 * 1024
 # streamed as the protocol writes it.
 RESPONSE_BUFFER_BYTES = 64 * 1024
 INCOMPLETE_REQUEST = b"error\x01incomplete request\n"
+# Bound on the request transports an app keeps, one per path a client addressed.
+MAX_CACHED_TRANSPORTS = 256
 
 StartResponse = Callable[..., Callable[[bytes], object]]
 
@@ -48,6 +51,10 @@ class StreamingSmartApp(SmartWSGIApp):
                  commands: Registry | None = None) -> None:
         super().__init__(backing_transport, root_client_path)
         self.commands = commands if commands is not None else build_command_registry()
+        # Every request of a command addresses the same few paths: a transport (which
+        # holds no state of its own) is cloned once per path, not once per request.
+        self._request_transport = functools.lru_cache(maxsize=MAX_CACHED_TRANSPORTS)(
+            self._clone_request_transport)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         """Feed ``wsgi.input`` to Breezy's protocol as it arrives; write replies as they come.
@@ -110,7 +117,7 @@ class StreamingSmartApp(SmartWSGIApp):
                 transport, writer.write, exchange.head, rcp)
             exchange.feed(chunk)
 
-    def _request_transport(self, relpath: str) -> tuple[Transport, str | None]:
+    def _clone_request_transport(self, relpath: str) -> tuple[Transport, str | None]:
         """The transport a request addresses and the root client path left to apply."""
         relpath = "/" + relpath.strip("/") + "/" if relpath.strip("/") else "/"
         rcp = self.root_client_path
@@ -142,6 +149,7 @@ class StreamingSmartApp(SmartWSGIApp):
 
     def close(self) -> None:
         """Unregister the chroot scheme this app registered."""
+        self._request_transport.cache_clear()
         self.chroot_server.stop_server()
 
 

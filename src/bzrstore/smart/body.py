@@ -27,7 +27,10 @@ class RequestBody:
         self.content_length = get_content_length(environ)
         self.max_bytes = max_bytes
         self._check_declared_length()
-        self._stream = get_input_stream(environ)  # ends at Content-Length, if any
+        # Ends at Content-Length, if any; a server that ends it itself (gunicorn) says so,
+        # and werkzeug would only parse the length again to hand the same stream back.
+        self._stream = (environ["wsgi.input"] if environ.get("wsgi.input_terminated")
+                        else get_input_stream(environ))
         self._head = b""
         self._delivered = 0
         self._on_read = on_read
@@ -76,7 +79,7 @@ class RequestBody:
         self._delivered += len(data)
         if self._delivered > self.max_bytes:
             raise RequestEntityTooLarge(f"request body over {self.max_bytes} bytes")
-        if self._on_read is not None:
+        if data and self._on_read is not None:
             self._on_read(len(data))
         return data
 

@@ -9,6 +9,7 @@ into ``wsgi.input`` (smart/body.py: the head read for the verb, the size limited
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -54,6 +55,8 @@ URL_PREFIX = "/bzr/"
 FORBIDDEN_ESCAPES = ("%2f", "%5c", "%00")
 # Bound on the per-process memory of codebases recently found registered.
 MAX_CACHED_CODEBASES = 10_000
+# Bound on the checked smart URLs a dispatcher keeps (each well under 1 KB).
+MAX_CACHED_SMART_URLS = 4096
 # Verbs that create a branch directory: its parents are made for the writer, so a
 # push to <cb>/<campaign>/<role> needs no --create-prefix.
 CREATING_VERBS = frozenset(
@@ -64,23 +67,22 @@ WRITE_NEEDS_CREDENTIALS = "this request writes: credentials required"
 
 @dataclass(frozen=True)
 class SmartTarget:
-    """A checked smart URL: the codebase and the path segments below it."""
+    """A checked smart URL: the codebase, the path segments below it, and as Breezy has it."""
 
     codebase: str
     segments: tuple[str, ...]
-
-    @property
-    def relpath(self) -> str:
-        """URL-escaped path below the codebase, as Breezy's transports take it."""
-        return urlutils.escape("/".join(self.segments))  # "/" stays: segments hold none
+    relpath: str  # URL-escaped path below the codebase, as Breezy's transports take it
 
 
-def parse_smart_path(environ: dict[str, Any]) -> SmartTarget:
-    """Check every segment of a smart URL before anything touches the disk."""
-    raw_uri = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or "").lower()
-    if any(escape in raw_uri for escape in FORBIDDEN_ESCAPES):
+def parse_smart_url(path_info: str, raw_uri: str) -> SmartTarget:
+    """Check every segment of a smart URL before anything touches the disk.
+
+    ``path_info`` is WSGI's ``PATH_INFO``; ``raw_uri`` the request URI as sent, where
+    an encoded separator still shows.
+    """
+    if any(escape in raw_uri.lower() for escape in FORBIDDEN_ESCAPES):
         raise InvalidName("encoded separators are not allowed in paths")
-    path = environ.get("PATH_INFO", "")[: -len(SMART_SUFFIX)]
+    path = path_info[: -len(SMART_SUFFIX)]
     path = path[len(URL_PREFIX) :] if path.startswith(URL_PREFIX) else path[1:]
     try:
         # WSGI hands PATH_INFO over as latin-1; the URL itself is UTF-8.
@@ -88,7 +90,8 @@ def parse_smart_path(environ: dict[str, Any]) -> SmartTarget:
     except UnicodeError as exc:
         raise InvalidName("path is not UTF-8") from exc
     codebase, segments = split_branch_path(path)
-    return SmartTarget(codebase, segments)
+    # "/" stays unescaped: segments hold none.
+    return SmartTarget(codebase, segments, urlutils.escape("/".join(segments)))
 
 
 class SmartAppCache:
@@ -139,9 +142,16 @@ class SmartDispatcher:
         self.apps = apps
         self.commands = commands
         self.known_verbs = frozenset(commands.keys())
+        # The registry is fixed once built: each verb's kind is looked up once, here.
+        self.write_verbs = frozenset(v for v in self.known_verbs if not is_read_only(v, commands))
+        self.streaming_verbs = frozenset(
+            v for v in self.known_verbs if not buffers_body(v, commands))
         self.campaigns = frozenset(store.settings.campaigns)
         self.codebase_cache_seconds = store.settings.codebase_cache_seconds
         self.clock = clock
+        # A client repeats its few URLs on every request of a command: each is checked
+        # once (a bad one is never cached: it raises each time).
+        self._parse = functools.lru_cache(maxsize=MAX_CACHED_SMART_URLS)(parse_smart_url)
         # Codebase -> until when it is known registered with its repository on disk.
         self._ready_until: dict[str, float] = {}
 
@@ -170,7 +180,7 @@ class SmartDispatcher:
         worker = self._authorize(environ, verb)
         if worker is None:
             body.limit(settings.anonymous_body_bytes)
-        if buffers_body(verb, self.commands):
+        if verb not in self.streaming_verbs:
             body.limit(MAX_BUFFERED_BODY_BYTES)
         metrics.count_smart(verb.decode() if verb in self.known_verbs else "unknown",
                             worker is not None)
@@ -192,7 +202,8 @@ class SmartDispatcher:
     def _target(self, environ: dict[str, Any]) -> SmartTarget:
         """The checked URL of a POST to an allowed campaign: 400, 405 or 403 otherwise."""
         try:
-            target = parse_smart_path(environ)
+            target = self._parse(environ.get("PATH_INFO", ""),
+                                 environ.get("RAW_URI") or environ.get("REQUEST_URI") or "")
         except InvalidName as exc:
             raise BadRequest(str(exc)) from exc
         if environ.get("REQUEST_METHOD") != "POST":
@@ -226,7 +237,7 @@ class SmartDispatcher:
         try:
             if self.store.settings.internal_bind and is_internal(environ):  # opt-in
                 return self.store.identify(environ) or INTERNAL_WRITER
-            if is_read_only(verb, self.commands):
+            if verb not in self.write_verbs:
                 return self.store.identify(environ)
             return self.store.require_worker(environ, WRITE_NEEDS_CREDENTIALS)
         except RegistryUnavailable as exc:
