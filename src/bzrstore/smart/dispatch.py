@@ -140,7 +140,6 @@ class SmartDispatcher:
         self.store = store
         self.fallback = fallback
         self.apps = apps
-        self.commands = commands
         self.known_verbs = frozenset(commands.keys())
         # The registry is fixed once built: each verb's kind is looked up once, here.
         self.write_verbs = frozenset(v for v in self.known_verbs if not is_read_only(v, commands))

@@ -8,6 +8,9 @@ or from the tip, and a 304 before anything is read. What a page costs is bounded
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, Response, render_template, request
 
 from bzrstore.repos.annotate import annotate_file
@@ -28,43 +31,45 @@ def revision_arg(context: BrowseContext) -> tuple[bytes, str, bytes | None]:
     return revid, spec, revid if by_id else None
 
 
+def page_at_revision(location: str, view: str, path: str,
+                     build: Callable[[BrowseContext, bytes, str, str], dict[str, Any]],
+                     data: Callable[[dict[str, Any]], Any]) -> Response:
+    """A page about ``path`` at ``?rev=``, made by ``build``.
+
+    It is rendered from ``browse/<view>.html``, or as JSON by ``data``.
+    """
+    context = open_browse(location)
+    revid, spec, immutable = revision_arg(context)
+    return context.respond(
+        view, (path, spec), revid=immutable,
+        build=lambda: build(context, revid, spec, path),
+        html=lambda page: render_template(f"browse/{view}.html", **page),
+        data=data)
+
+
 @files.get(f"{PREFIX}/files", defaults={"path": ""})
 @files.get(f"{PREFIX}/files/<path:path>")
 def directory(location: str, path: str) -> Response:
     """The directory ``path`` at ``?rev=`` (default the tip): directories first, sizes."""
-    context = open_browse(location)
-    revid, spec, immutable = revision_arg(context)
-    return context.respond(
-        "files", (path, spec), revid=immutable,
-        build=lambda: pages.directory_page(context, revid, spec, path),
-        html=lambda page: render_template("browse/files.html", **page),
-        data=pages.directory_json)
+    return page_at_revision(location, "files", path, pages.directory_page, pages.directory_json)
 
 
 @files.get(f"{PREFIX}/file/<path:path>")
 def file(location: str, path: str) -> Response:
     """One file at ``?rev=``: highlighted lines with ``#L<n>`` anchors, or why not shown."""
-    context = open_browse(location)
-    revid, spec, immutable = revision_arg(context)
-    return context.respond(
-        "file", (path, spec), revid=immutable,
-        build=lambda: pages.file_page(context, revid, spec, path),
-        html=lambda page: render_template("browse/file.html", **page),
-        data=pages.file_json)
+    return page_at_revision(location, "file", path, pages.file_page, pages.file_json)
 
 
 @files.get(f"{PREFIX}/annotate/<path:path>")
 def annotate(location: str, path: str) -> Response:
     """Each line of a file at ``?rev=`` with the revision that last changed it."""
-    context = open_browse(location)
-    revid, spec, immutable = revision_arg(context)
-    build = lambda: pages.annotate_page(  # noqa: E731 - read where it is used
-        context, revid, spec, annotate_file(context.branch.repository, revid, path,
-                                     pages.line_cache(), context.location.codebase))
-    return context.respond(
-        "annotate", (path, spec), revid=immutable, build=build,
-        html=lambda page: render_template("browse/annotate.html", **page),
-        data=pages.annotate_json)
+
+    def build(context: BrowseContext, revid: bytes, spec: str, path: str) -> dict[str, Any]:
+        annotation = annotate_file(context.branch.repository, revid, path,
+                                   pages.line_cache(), context.location.codebase)
+        return pages.annotate_page(context, revid, spec, annotation)
+
+    return page_at_revision(location, "annotate", path, build, pages.annotate_json)
 
 
 @files.get(f"{PREFIX}/raw/<path:path>")
