@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 import breezy.bzr.bzrdir  # noqa: F401  (registers the bzr formats and the default one)
 from breezy.controldir import ControlDir
@@ -22,9 +23,12 @@ from servers import BIN, Gunicorn
 
 if TYPE_CHECKING:
     from flask import Flask
+    from webtest import TestApp
 
     from bzrstore.store import Store
 
+# The branch make_browse_history writes in codebase alpha, as browse URLs start.
+BROWSED_BRANCH = "/bzr/alpha/main/trunk/-"
 POSTGRES_URL_ENV = "BZRSTORE_TEST_POSTGRES_URL"
 
 WORKER = ("worker", "secret")
@@ -210,6 +214,22 @@ def write_browse_files(path: Path, n: int) -> None:
         (path / "no-newline.txt").write_bytes(b"one\ntwo")
         (path / "ünïcode näme.txt").write_text("ça va\n")
         (path / "link").symlink_to("README.txt")
+
+
+@dataclass
+class Browsing:
+    """The seeded app with alpha's main/trunk (r1..r4, r3 merging s1, s2) and its revisions."""
+
+    web: TestApp
+    revs: dict[str, str]
+
+    @property
+    def data(self) -> Path:
+        return store_of(self.web.app).settings.data
+
+    def url(self, view: str, name: str) -> str:
+        """The URL of ``view`` for the revision called ``name`` (or a spec as it is)."""
+        return f"{BROWSED_BRANCH}/{view}/{quote(self.revs.get(name, name), safe='@+')}"
 
 
 def make_browse_history(codebase_dir: Path, branch: str = "main/trunk") -> dict[str, str]:

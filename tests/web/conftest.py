@@ -7,10 +7,12 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from flask import Flask
 from playwright.sync_api import Playwright, sync_playwright
+from webtest import TestApp
 
 from browsers import CHROMIUM
-from helpers import starts_processes
+from helpers import Browsing, make_browse_history, starts_processes, store_of
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +33,9 @@ def playwright() -> Iterator[Playwright]:
     """The Playwright driver (shipped in its wheel; it drives our chromium, not its own)."""
     with sync_playwright() as driver:
         yield driver
+
+
+@pytest.fixture
+def browsing(seeded: Flask, web: TestApp) -> Browsing:
+    """alpha's main/trunk with the browse history written into it."""
+    return Browsing(web, make_browse_history(store_of(seeded).settings.repos_dir / "alpha"))

@@ -4,38 +4,17 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from flask import Flask
-from webtest import TestApp
 
 from bzrstore.repos.changes import changes_page
 from bzrstore.repos.storage import create_shared_repository
-from helpers import make_browse_history, store_of
+from helpers import Browsing, make_browse_history
 
 CHANGES = "/bzr/alpha/main/trunk/-/changes"
 JSON = {"Accept": "application/json"}
-
-
-@dataclass
-class Browsing:
-    """The seeded app with alpha's main/trunk (r1..r4, r3 merging s1, s2) and its revisions."""
-
-    web: TestApp
-    revs: dict[str, str]
-
-    @property
-    def data(self) -> Path:
-        return store_of(self.web.app).settings.data
-
-
-@pytest.fixture
-def browsing(seeded: Flask, web: TestApp) -> Browsing:
-    revs = make_browse_history(store_of(seeded).settings.repos_dir / "alpha")
-    return Browsing(web, revs)
 
 
 def test_changes_lists_the_mainline_newest_first(browsing: Browsing) -> None:

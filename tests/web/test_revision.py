@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from flask import Flask
-from webtest import TestApp
 
 from bzrstore.repos import pagediff
 from bzrstore.repos.pagediff import parse_diff
-from helpers import make_browse_history, store_of
+from helpers import BROWSED_BRANCH as BRANCH
+from helpers import Browsing
 
-BRANCH = "/bzr/alpha/main/trunk/-"
 JSON = {"Accept": "application/json"}
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-@dataclass
-class Browsing:
-    """The seeded app with alpha's main/trunk (r1..r4, r3 merging s1, s2) and its revisions."""
-
-    web: TestApp
-    revs: dict[str, str]
-
-    @property
-    def data(self) -> Path:
-        return store_of(self.web.app).settings.data
-
-    def url(self, view: str, name: str) -> str:
-        return f"{BRANCH}/{view}/{quote(self.revs.get(name, name), safe='@+')}"
-
-
-@pytest.fixture
-def browsing(seeded: Flask, web: TestApp) -> Browsing:
-    return Browsing(web, make_browse_history(store_of(seeded).settings.repos_dir / "alpha"))
 
 
 def test_a_revision_shows_its_metadata(browsing: Browsing) -> None:
